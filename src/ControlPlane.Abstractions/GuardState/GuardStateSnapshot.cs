@@ -1,0 +1,31 @@
+using ControlPlane.KillSwitches;
+
+namespace ControlPlane.GuardState;
+
+/// <summary>
+/// Everything a silo needs to decide a call without leaving the process: active kill switches and
+/// revoked token ids. Versioned so that a silo can tell, cheaply, whether its copy is current.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("cp.GuardStateSnapshot")]
+public sealed record GuardStateSnapshot(
+    [property: Id(0)] long Version,
+    [property: Id(1)] IReadOnlyList<KillSwitch> KillSwitches,
+    [property: Id(2)] IReadOnlyList<RevokedToken> RevokedTokens)
+{
+    public static GuardStateSnapshot Empty { get; } = new(0, [], []);
+}
+
+/// <summary>A revoked token id, kept in the snapshot until the token would have expired anyway.</summary>
+[GenerateSerializer, Immutable, Alias("cp.RevokedToken")]
+public sealed record RevokedToken(
+    [property: Id(0)] string TokenId,
+    [property: Id(1)] DateTimeOffset? ExpiresAt);
+
+/// <summary>
+/// Receives guard state pushed to this silo. Implemented by the silo-local cache that the guard reads.
+/// </summary>
+public interface IGuardStateListener
+{
+    /// <summary>Applies a snapshot if it is newer than the one held. Returns the version now held.</summary>
+    long Apply(GuardStateSnapshot snapshot);
+}

@@ -1,0 +1,44 @@
+namespace ControlPlane.Operators;
+
+/// <summary>Operator roles. Viewing is separate from flipping, approving and reading audits.</summary>
+public static class OperatorRoles
+{
+    public const string Viewer = "viewer";
+    public const string Operator = "operator";
+    public const string Approver = "approver";
+    public const string Auditor = "auditor";
+    public const string Admin = "admin";
+
+    public static IReadOnlyList<string> All { get; } = [Viewer, Operator, Approver, Auditor, Admin];
+}
+
+/// <summary>An operator account. <see cref="Tenants"/> empty means every tenant.</summary>
+[GenerateSerializer, Immutable, Alias("cp.OperatorAccount")]
+public sealed record OperatorAccount(
+    [property: Id(0)] string Id,
+    [property: Id(1)] IReadOnlyList<string> Roles,
+    [property: Id(2)] IReadOnlyList<string> Tenants,
+    [property: Id(3)] byte[] KeyHash,
+    [property: Id(4)] DateTimeOffset CreatedAt)
+{
+    public bool HasRole(string role) => Roles.Contains(OperatorRoles.Admin) || Roles.Contains(role);
+
+    public bool CanSeeTenant(string tenantId) => Tenants.Count == 0 || Tenants.Contains(tenantId);
+
+    public bool SeesAllTenants => Tenants.Count == 0;
+}
+
+[Alias("cp.IOperatorDirectoryGrain")]
+public interface IOperatorDirectoryGrain : IGrainWithIntegerKey
+{
+    public const long Singleton = 0;
+
+    [Alias("Upsert")]
+    Task UpsertAsync(OperatorAccount account);
+
+    [Alias("Get"), AlwaysInterleave]
+    Task<OperatorAccount?> GetAsync(string operatorId);
+
+    [Alias("Count"), AlwaysInterleave]
+    Task<int> CountAsync();
+}

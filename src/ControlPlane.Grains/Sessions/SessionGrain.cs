@@ -1,0 +1,27 @@
+using ControlPlane.Sessions;
+
+namespace ControlPlane.Grains.Sessions;
+
+public sealed class SessionGrain(
+    [PersistentState("session", StorageNames.ControlPlane)] IPersistentState<SessionRecord> state) : Grain, ISessionGrain
+{
+    public async Task<bool> OpenAsync(SessionInfo info)
+    {
+        if (state.State.Info is { } known)
+        {
+            return known.TenantId == info.TenantId && known.AgentId == info.AgentId && known.UserId == info.UserId;
+        }
+
+        state.State.Info = info;
+        await state.WriteOrRetireAsync(this);
+        return true;
+    }
+
+    public Task<SessionInfo?> GetAsync() => Task.FromResult(state.State.Info);
+}
+
+[GenerateSerializer, Alias("cp.SessionRecord")]
+public sealed class SessionRecord
+{
+    [Id(0)] public SessionInfo? Info { get; set; }
+}

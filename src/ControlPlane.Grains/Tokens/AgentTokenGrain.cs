@@ -1,0 +1,34 @@
+using ControlPlane.Tokens;
+
+namespace ControlPlane.Grains.Tokens;
+
+public sealed class AgentTokenGrain(
+    [PersistentState("token", StorageNames.ControlPlane)] IPersistentState<AgentTokenRecord> state) : Grain, IAgentTokenGrain
+{
+    public async Task CreateAsync(AgentToken token)
+    {
+        if (state.State.Token is not null) throw new InvalidOperationException($"Token id {token.Id} is already in use.");
+        if (token.Id != this.GetPrimaryKeyString()) throw new ArgumentException("Token id does not match the grain key.", nameof(token));
+
+        state.State.Token = token;
+        await state.WriteOrRetireAsync(this);
+    }
+
+    public Task<AgentToken?> GetAsync() => Task.FromResult(state.State.Token);
+
+    public async Task<AgentToken?> RevokeAsync(DateTimeOffset at)
+    {
+        if (state.State.Token is not { } token) return null;
+        if (token.RevokedAt is not null) return token;
+
+        state.State.Token = token with { RevokedAt = at };
+        await state.WriteOrRetireAsync(this);
+        return state.State.Token;
+    }
+}
+
+[GenerateSerializer, Alias("cp.AgentTokenRecord")]
+public sealed class AgentTokenRecord
+{
+    [Id(0)] public AgentToken? Token { get; set; }
+}

@@ -1,0 +1,45 @@
+using System.Collections.Concurrent;
+using ControlPlane.Guard.State;
+using ControlPlane.Tokens;
+
+namespace ControlPlane.Guard.Authentication;
+
+public enum TokenStatus
+{
+    Valid,
+    Invalid,
+    Expired,
+    Revoked,
+}
+
+/// <summary>
+/// Checks agent tokens. Records are cached on the silo once read (they only ever change by revocation,
+/// which reaches every silo through the guard state), so the hot path costs a hash and a few reads.
+/// </summary>
+public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache guardState, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, AgentToken> _records = new(StringComparer.Ordinal);
+
+    public async ValueTask<(TokenStatus Status, AgentToken? Token)> ValidateAsync(string? bearer, CancellationToken cancellationToken)
+    {
+        if (!SecretTokens.TryParse(bearer, SecretTokens.AgentPrefix, out var id, out var secret)) return (TokenStatus.Invalid, null);
+
+        if (!_records.TryGetValue(id, out var token))
+        {
+            token = await grains.GetGrain<IAgentTokenGrain>(id).GetAsync().WaitAsync(cancellationToken);
+            if (token is null) return (TokenStatus.Invalid, null);
+            _records.TryAdd(id, token);
+        }
+
+        if (!SecretTokens.Matches(secret, token.SecretHash)) return (TokenStatus.Invalid, null);
+        return (StatusOf(token), token);
+    }
+
+    /// <summary>The token's standing right now: revocation first, then expiry.</summary>
+    public TokenStatus StatusOf(AgentToken token)
+    {
+        if (token.RevokedAt is not null || guardState.IsRevoked(token.Id)) return TokenStatus.Revoked;
+        if (token.IsExpired(time.GetUtcNow())) return TokenStatus.Expired;
+        return TokenStatus.Valid;
+    }
+}

@@ -1,0 +1,67 @@
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+
+namespace ControlPlane.Guard.Catalog;
+
+/// <summary>Whether a tool only reads or can change something. Anything not declared read is an action.</summary>
+public enum ToolClassification
+{
+    Action,
+    Read,
+}
+
+/// <summary>Invokes a tool once the guard has allowed the call.</summary>
+public delegate ValueTask<CallToolResult> ToolInvoker(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken);
+
+/// <summary>A tool as the guard sees it: where it lives, how it is classified, and how to call it.</summary>
+public sealed class ToolDescriptor
+{
+    public ToolDescriptor(string serverId, Tool tool, ToolClassification classification, ToolInvoker invoker, string publicName)
+    {
+        ServerId = serverId;
+        ToolName = tool.Name;
+        PublicName = publicName;
+        Classification = classification;
+        Invoker = invoker;
+        ProtocolTool = publicName == tool.Name ? tool : Clone(tool, publicName);
+    }
+
+    /// <summary>The tool server this tool belongs to, e.g. <c>support-desk</c>.</summary>
+    public string ServerId { get; }
+
+    /// <summary>The tool's own name on its server.</summary>
+    public string ToolName { get; }
+
+    /// <summary>The name clients see on the aggregate <c>/mcp</c> endpoint.</summary>
+    public string PublicName { get; }
+
+    public ToolClassification Classification { get; }
+
+    public bool IsAction => Classification == ToolClassification.Action;
+
+    /// <summary>The tool definition as listed on the aggregate endpoint.</summary>
+    public Tool ProtocolTool { get; }
+
+    public ToolInvoker Invoker { get; }
+
+    /// <summary>
+    /// The classification a tool declares for itself: read only when it says it is read-only and not
+    /// destructive. Silence means action, because an unknown tool must not slip past the read-only gate.
+    /// </summary>
+    public static ToolClassification Classify(Tool tool) =>
+        tool.Annotations is { ReadOnlyHint: true } annotations && annotations.DestructiveHint is not true
+            ? ToolClassification.Read
+            : ToolClassification.Action;
+
+    private static Tool Clone(Tool tool, string name) => new()
+    {
+        Name = name,
+        Title = tool.Title,
+        Description = tool.Description,
+        InputSchema = tool.InputSchema,
+        OutputSchema = tool.OutputSchema,
+        Annotations = tool.Annotations,
+        Icons = tool.Icons,
+        Meta = tool.Meta,
+    };
+}

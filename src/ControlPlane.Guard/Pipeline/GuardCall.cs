@@ -1,0 +1,30 @@
+using System.Text.Json;
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.State;
+using ControlPlane.Tokens;
+
+namespace ControlPlane.Guard.Pipeline;
+
+/// <summary>One tools/call as the guard steps see it.</summary>
+public sealed class GuardCall(CallIdentity identity, AgentToken token, ToolDescriptor tool, IDictionary<string, JsonElement>? arguments)
+{
+    public CallIdentity Identity { get; } = identity;
+
+    public AgentToken Token { get; } = token;
+
+    public ToolDescriptor Tool { get; } = tool;
+
+    public IDictionary<string, JsonElement>? Arguments { get; } = arguments;
+}
+
+/// <summary>
+/// One check of the guard. Returns null to let the call go on, or the refusal that stops it. Steps run
+/// in a fixed, documented order; a new safety pattern is a new step.
+/// </summary>
+public interface IGuardStep
+{
+    /// <summary>Short, stable name used in metrics, logs and to switch steps off in benchmarks.</summary>
+    string Name { get; }
+
+    ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken);
+}

@@ -1,0 +1,30 @@
+namespace ControlPlane.Guard.Pipeline;
+
+/// <summary>
+/// Runs the guard steps in order and stops at the first refusal. The order is the contract:
+/// kill switches and guard freshness, then authentication, then (as they land) scope, mode, schema,
+/// rate limits, confirmation and audit.
+/// </summary>
+public sealed class GuardPipeline
+{
+    private readonly IGuardStep[] _steps;
+
+    public GuardPipeline(IEnumerable<IGuardStep> steps)
+    {
+        _steps = [.. steps];
+    }
+
+    public IReadOnlyList<string> StepNames => [.. _steps.Select(s => s.Name)];
+
+    public async ValueTask<Refusal?> EvaluateAsync(GuardCall call, CancellationToken cancellationToken)
+    {
+        foreach (var step in _steps)
+        {
+            var pending = step.CheckAsync(call, cancellationToken);
+            var refusal = pending.IsCompletedSuccessfully ? pending.Result : await pending;
+            if (refusal is not null) return refusal;
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,90 @@
+using ControlPlane.Guard.Authentication;
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.InFlight;
+using ControlPlane.Guard.Pipeline.Steps;
+using ControlPlane.Guard.State;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+
+namespace ControlPlane.Guard.Pipeline;
+
+/// <summary>
+/// The MCP endpoint's handlers for tools/list and tools/call: find the tool, run the guard, then run
+/// the tool with a cancellation that a kill switch can trigger. Serves the aggregate endpoint
+/// (<paramref name="endpointServerId"/> null) and the per-server ones alike.
+/// </summary>
+public sealed class GuardedToolGateway(
+    ToolCatalog catalog,
+    GuardPipeline guard,
+    InFlightCalls inFlight,
+    SessionRegistry sessions,
+    AgentTokenValidator tokens)
+{
+    public async ValueTask<ListToolsResult> ListToolsAsync(string? endpointServerId, RequestContext<ListToolsRequestParams> request, CancellationToken cancellationToken)
+    {
+        var agent = AgentOf(request);
+        await EnsureSessionAsync(request, agent, cancellationToken);
+
+        var result = new ListToolsResult();
+        if (tokens.StatusOf(agent.Token) != TokenStatus.Valid) return result;
+
+        foreach (var tool in catalog.ForEndpoint(endpointServerId))
+        {
+            result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : WithOwnName(tool));
+        }
+
+        return result;
+    }
+
+    public async ValueTask<CallToolResult> CallToolAsync(string? endpointServerId, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        var agent = AgentOf(request);
+        var name = request.Params?.Name ?? throw new McpProtocolException("tools/call needs a tool name.", McpErrorCode.InvalidParams);
+        var tool = catalog.Find(endpointServerId, name)
+            ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
+
+        await EnsureSessionAsync(request, agent, cancellationToken);
+
+        var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, tool.ServerId, tool.ToolName);
+        var call = new GuardCall(identity, agent.Token, tool, request.Params.Arguments);
+        if (await guard.EvaluateAsync(call, cancellationToken) is { } refusal) return refusal.ToCallToolResult();
+
+        using var flight = inFlight.Begin(identity, cancellationToken);
+        if (flight.KilledBy is { } killedBefore) return KillSwitchStep.Killed(killedBefore).ToCallToolResult();
+
+        try
+        {
+            return await tool.Invoker(request, flight.Token);
+        }
+        catch (OperationCanceledException) when (flight.KilledBy is { } killedDuring)
+        {
+            return KillSwitchStep.Killed(killedDuring).ToCallToolResult();
+        }
+    }
+
+    private async ValueTask EnsureSessionAsync<T>(RequestContext<T> request, AgentIdentity agent, CancellationToken cancellationToken)
+    {
+        if (request.Server.SessionId is { } sessionId && !await sessions.EnsureOpenedAsync(sessionId, agent, cancellationToken))
+        {
+            throw new McpProtocolException("This session belongs to another agent.", McpErrorCode.InvalidRequest);
+        }
+    }
+
+    private static AgentIdentity AgentOf<T>(RequestContext<T> request) =>
+        request.User?.Identity as AgentIdentity
+        ?? throw new McpProtocolException("The request is not authenticated as an agent.", McpErrorCode.InvalidRequest);
+
+    private static Tool WithOwnName(ToolDescriptor tool) =>
+        tool.PublicName == tool.ToolName ? tool.ProtocolTool : new Tool
+        {
+            Name = tool.ToolName,
+            Title = tool.ProtocolTool.Title,
+            Description = tool.ProtocolTool.Description,
+            InputSchema = tool.ProtocolTool.InputSchema,
+            OutputSchema = tool.ProtocolTool.OutputSchema,
+            Annotations = tool.ProtocolTool.Annotations,
+            Icons = tool.ProtocolTool.Icons,
+            Meta = tool.ProtocolTool.Meta,
+        };
+}

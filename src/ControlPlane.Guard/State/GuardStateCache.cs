@@ -1,0 +1,70 @@
+using ControlPlane.GuardState;
+using ControlPlane.KillSwitches;
+using Microsoft.Extensions.Options;
+
+namespace ControlPlane.Guard.State;
+
+/// <summary>
+/// This silo's in-memory copy of the cluster's guard state: the only thing the hot path reads to
+/// decide kills and revocations. Updated by pushes and by the synchronizer's polls.
+/// </summary>
+public sealed class GuardStateCache : IGuardStateListener
+{
+    private readonly TimeProvider _time;
+    private readonly long _staleAfterTicks;
+    private readonly object _applyLock = new();
+    private volatile View _view = new(GuardStateSnapshot.Empty, KillIndex.Empty, new HashSet<string>(StringComparer.Ordinal));
+    private long _confirmedAt;
+    private volatile bool _loaded;
+
+    public GuardStateCache(TimeProvider time, IOptions<GuardStateOptions> options)
+    {
+        _time = time;
+        _staleAfterTicks = (long)(options.Value.StaleAfter.TotalSeconds * time.TimestampFrequency);
+    }
+
+    /// <summary>Raised after a snapshot with new kill switches is applied, with the switches it added.</summary>
+    public event Action<KillIndex, IReadOnlyList<KillSwitch>>? SwitchesAdded;
+
+    public long Version => _view.Snapshot.Version;
+
+    /// <summary>True once a snapshot has been loaded from the owner grain since this silo started.</summary>
+    public bool IsLoaded => _loaded;
+
+    public KillIndex Kills => _view.Kills;
+
+    public IReadOnlyList<KillSwitch> ActiveSwitches => _view.Snapshot.KillSwitches;
+
+    public bool IsRevoked(string tokenId) => _view.Revoked.Contains(tokenId);
+
+    /// <summary>True while the state was confirmed against its owner recently enough to act on.</summary>
+    public bool IsFresh => _loaded && _time.GetTimestamp() - Volatile.Read(ref _confirmedAt) <= _staleAfterTicks;
+
+    public TimeSpan SinceConfirmed => _time.GetElapsedTime(Volatile.Read(ref _confirmedAt));
+
+    public long Apply(GuardStateSnapshot snapshot)
+    {
+        IReadOnlyList<KillSwitch> added;
+        KillIndex index;
+        lock (_applyLock)
+        {
+            var current = _view;
+            Confirm();
+            _loaded = true;
+            if (snapshot.Version <= current.Snapshot.Version) return current.Snapshot.Version;
+
+            index = new KillIndex(snapshot.KillSwitches);
+            var revoked = snapshot.RevokedTokens.Select(r => r.TokenId).ToHashSet(StringComparer.Ordinal);
+            _view = new View(snapshot, index, revoked);
+            added = [.. snapshot.KillSwitches.Where(s => !current.Kills.Contains(s.Target.Key))];
+        }
+
+        if (added.Count > 0) SwitchesAdded?.Invoke(index, added);
+        return snapshot.Version;
+    }
+
+    /// <summary>Records that the owner grain confirmed the current version just now.</summary>
+    public void Confirm() => Volatile.Write(ref _confirmedAt, _time.GetTimestamp());
+
+    private sealed record View(GuardStateSnapshot Snapshot, KillIndex Kills, HashSet<string> Revoked);
+}
