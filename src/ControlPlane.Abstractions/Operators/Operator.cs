@@ -12,14 +12,18 @@ public static class OperatorRoles
     public static IReadOnlyList<string> All { get; } = [Viewer, Operator, Approver, Auditor, Admin];
 }
 
-/// <summary>An operator account. <see cref="Tenants"/> empty means every tenant.</summary>
+/// <summary>
+/// An operator account. <see cref="Tenants"/> empty means every tenant. The API key is stored as SHA-256
+/// of a random secret; the console password (if any) as a PBKDF2 hash.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("cp.OperatorAccount")]
 public sealed record OperatorAccount(
     [property: Id(0)] string Id,
     [property: Id(1)] IReadOnlyList<string> Roles,
     [property: Id(2)] IReadOnlyList<string> Tenants,
     [property: Id(3)] byte[] KeyHash,
-    [property: Id(4)] DateTimeOffset CreatedAt)
+    [property: Id(4)] DateTimeOffset CreatedAt,
+    [property: Id(5)] string? PasswordHash = null)
 {
     public bool HasRole(string role) => Roles.Contains(OperatorRoles.Admin) || Roles.Contains(role);
 

@@ -1,0 +1,61 @@
+using ControlPlane.Guard.Authentication;
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.InFlight;
+using ControlPlane.Guard.Pipeline;
+using ControlPlane.Guard.Pipeline.Steps;
+using ControlPlane.Guard.State;
+using ControlPlane.GuardState;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace ControlPlane.Guard;
+
+public static class GuardServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the per-call guard: the silo-local guard state and its synchronizer, token validation,
+    /// the steps in their order, and the gateway that MCP endpoints call. Needs a silo in the same host.
+    /// </summary>
+    public static IServiceCollection AddControlPlaneGuard(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<GuardStateOptions>()
+            .Bind(configuration.GetSection(GuardStateOptions.SectionName))
+            .Validate(o => o.PollInterval > TimeSpan.Zero, $"{GuardStateOptions.SectionName}:PollInterval must be positive.")
+            .Validate(o => o.StaleAfter > o.PollInterval, $"{GuardStateOptions.SectionName}:StaleAfter must be longer than PollInterval.")
+            .ValidateOnStart();
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<GuardStateCache>();
+        services.TryAddSingleton<IGuardStateListener>(sp => sp.GetRequiredService<GuardStateCache>());
+        services.AddHostedService<GuardStateSynchronizer>();
+        services.TryAddSingleton<InFlightCalls>();
+        services.TryAddSingleton<AgentTokenValidator>();
+        services.TryAddSingleton<SessionRegistry>();
+        services.TryAddSingleton<ISiloIdentity, OrleansSiloIdentity>();
+
+        // The guard's order: each later safety pattern adds its step here, in place.
+        services.TryAddSingleton<KillSwitchStep>();
+        services.TryAddSingleton<AuthenticationStep>();
+        services.TryAddSingleton(sp => new GuardPipeline(
+        [
+            sp.GetRequiredService<KillSwitchStep>(),
+            sp.GetRequiredService<AuthenticationStep>(),
+        ]));
+
+        services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));
+        services.TryAddSingleton<GuardedToolGateway>();
+        return services;
+    }
+}
+
+/// <summary>A tool server whose tools the catalog serves.</summary>
+public interface IToolSource
+{
+    IEnumerable<ToolDescriptor> GetTools();
+}
+
+internal sealed class OrleansSiloIdentity(Orleans.Runtime.ILocalSiloDetails silo) : ISiloIdentity
+{
+    public string Name => silo.Name;
+}

@@ -1,0 +1,42 @@
+using ControlPlane.KillSwitches;
+using ControlPlane.Tenants;
+using ControlPlane.Tokens;
+
+namespace ControlPlane.Host.Api;
+
+internal sealed record SetKillSwitchRequest(
+    string? Scope, string? TenantId, string? AgentId, string? UserId, string? SessionId, string? ServerId, string? ToolName, string? Reason);
+
+internal sealed record ReasonRequest(string? Reason);
+
+internal sealed record KillSwitchResponse(
+    string Id, string Scope, string? TenantId, string? AgentId, string? UserId, string? SessionId, string? ServerId, string? ToolName,
+    string Reason, string SetBy, DateTimeOffset SetAt)
+{
+    public static KillSwitchResponse From(KillSwitch s) => new(
+        s.Id, s.Target.Scope.ToWireName(), s.Target.TenantId, s.Target.AgentId, s.Target.UserId, s.Target.SessionId,
+        s.Target.ServerId, s.Target.ToolName, s.Reason, s.SetBy, s.SetAt);
+}
+
+internal sealed record CreateTenantRequest(string? Id, string? Name);
+
+internal sealed record TenantResponse(string Id, string Name, DateTimeOffset CreatedAt)
+{
+    public static TenantResponse From(TenantInfo t) => new(t.Id, t.Name, t.CreatedAt);
+}
+
+internal sealed record MintTokenRequest(string? AgentId, string? UserId, IReadOnlyList<string>? Scopes, long? ExpiresInSeconds);
+
+internal sealed record MintTokenResponse(
+    string Id, string Token, string TenantId, string AgentId, string? UserId, IReadOnlyList<string> Scopes, DateTimeOffset? ExpiresAt);
+
+internal sealed record TokenResponse(
+    string Id, string TenantId, string AgentId, string? UserId, IReadOnlyList<string> Scopes,
+    DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt, string CreatedBy, string Status)
+{
+    public static TokenResponse From(AgentTokenInfo t, DateTimeOffset now) => new(
+        t.Id, t.TenantId, t.AgentId, t.UserId, t.Scopes, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.CreatedBy,
+        t.RevokedAt is not null ? "revoked" : t.ExpiresAt is { } at && at <= now ? "expired" : "active");
+}
+
+internal sealed record ItemsResponse<T>(IReadOnlyList<T> Items);

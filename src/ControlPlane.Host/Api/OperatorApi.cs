@@ -1,0 +1,86 @@
+using ControlPlane.Host.Operations;
+using ControlPlane.Host.Security;
+using ControlPlane.KillSwitches;
+
+namespace ControlPlane.Host.Api;
+
+/// <summary>The operator REST API, versioned under <c>/api/v1</c>. Handlers are thin: services do the work.</summary>
+internal static class OperatorApi
+{
+    public static IEndpointRouteBuilder MapOperatorApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1")
+            .RequireAuthorization(OperatorKeyAuthenticationHandler.SchemeName)
+            .AddEndpointFilter<OperatorApiExceptionFilter>();
+
+        var kills = api.MapGroup("/kill-switches");
+        kills.MapPost("", async (SetKillSwitchRequest body, HttpContext http, KillSwitchService service) =>
+        {
+            if (!KillScopes.TryParse(body.Scope, out var scope))
+            {
+                throw InvalidRequestException.For("scope", $"Scope must be one of {string.Join(", ", KillScopes.Names)}.");
+            }
+
+            var target = new KillTarget(scope, Blank(body.TenantId), Blank(body.AgentId), Blank(body.UserId), Blank(body.SessionId), Blank(body.ServerId), Blank(body.ToolName));
+            var change = await service.SetAsync(http.User.Operator(), target, body.Reason);
+            var response = KillSwitchResponse.From(change.Switch);
+            return change.Created
+                ? Results.Created($"/api/v1/kill-switches/{response.Id}", response)
+                : Results.Ok(response);
+        });
+        kills.MapGet("", async (HttpContext http, KillSwitchService service) =>
+            new ItemsResponse<KillSwitchResponse>([.. (await service.ListAsync(http.User.Operator())).Select(KillSwitchResponse.From)]));
+        kills.MapPost("/{id}/clear", async (string id, ReasonRequest body, HttpContext http, KillSwitchService service) =>
+            KillSwitchResponse.From(await service.ClearAsync(http.User.Operator(), id, body.Reason)));
+
+        var tenants = api.MapGroup("/tenants");
+        tenants.MapPost("", async (CreateTenantRequest body, HttpContext http, TenantService service) =>
+        {
+            var (tenant, created) = await service.CreateAsync(http.User.Operator(), body.Id, body.Name);
+            return created ? Results.Created($"/api/v1/tenants/{tenant.Id}", TenantResponse.From(tenant)) : Results.Ok(TenantResponse.From(tenant));
+        });
+        tenants.MapGet("", async (HttpContext http, TenantService service) =>
+            new ItemsResponse<TenantResponse>([.. (await service.ListAsync(http.User.Operator())).Select(TenantResponse.From)]));
+
+        var tokens = tenants.MapGroup("/{tenantId}/tokens");
+        tokens.MapPost("", async (string tenantId, MintTokenRequest body, HttpContext http, TokenService service) =>
+        {
+            var minted = await service.MintAsync(http.User.Operator(), tenantId, body.AgentId, body.UserId, body.Scopes, body.ExpiresInSeconds);
+            var info = minted.Info;
+            return Results.Created($"/api/v1/tenants/{tenantId}/tokens/{info.Id}",
+                new MintTokenResponse(info.Id, minted.Bearer, info.TenantId, info.AgentId, info.UserId, info.Scopes, info.ExpiresAt));
+        });
+        tokens.MapGet("", async (string tenantId, HttpContext http, TokenService service, TimeProvider time) =>
+            new ItemsResponse<TokenResponse>([.. (await service.ListAsync(http.User.Operator(), tenantId)).Select(t => TokenResponse.From(t, time.GetUtcNow()))]));
+        tokens.MapDelete("/{id}", async (string tenantId, string id, HttpContext http, TokenService service, TimeProvider time) =>
+            TokenResponse.From(await service.RevokeAsync(http.User.Operator(), tenantId, id), time.GetUtcNow()));
+
+        return app;
+    }
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
+/// <summary>Turns the services' typed failures into problem details: 400, 403 and 404 with a message that says what to fix.</summary>
+internal sealed class OperatorApiExceptionFilter : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (InvalidRequestException ex)
+        {
+            return Results.ValidationProblem(ex.Errors, detail: "The request is invalid; nothing was changed.");
+        }
+        catch (ForbiddenException ex)
+        {
+            return Results.Problem(ex.Message, statusCode: StatusCodes.Status403Forbidden, title: "Forbidden");
+        }
+        catch (NotFoundException ex)
+        {
+            return Results.Problem(ex.Message, statusCode: StatusCodes.Status404NotFound, title: "Not found");
+        }
+    }
+}

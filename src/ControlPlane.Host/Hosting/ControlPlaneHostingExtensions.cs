@@ -1,0 +1,104 @@
+using System.Net;
+using System.Text.Json.Serialization;
+using ControlPlane.Grains;
+using ControlPlane.Guard;
+using ControlPlane.Guard.Authentication;
+using ControlPlane.Guard.State;
+using ControlPlane.Host.Api;
+using ControlPlane.Host.Mcp;
+using ControlPlane.Host.Operations;
+using ControlPlane.Host.Security;
+using ControlPlane.Host.Seeding;
+using ControlPlane.SupportDesk;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace ControlPlane.Host.Hosting;
+
+public static class ControlPlaneHostingExtensions
+{
+    private const string DefaultUrls = "http://127.0.0.1:5080";
+
+    /// <summary>
+    /// Adds the whole control plane to a web host: a co-hosted silo with its grains and storage, the
+    /// guard, the MCP endpoint, the operator API and the sample tool server.
+    /// </summary>
+    public static IHostApplicationBuilder AddControlPlane(this IHostApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(ControlPlaneOptions.SectionName);
+        var settings = section.Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
+        var problems = settings.Validate().ToList();
+        if (problems.Count > 0) throw new OptionsValidationException(ControlPlaneOptions.SectionName, typeof(ControlPlaneOptions), problems);
+
+        builder.Services.AddOptions<ControlPlaneOptions>().Bind(section);
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey])) builder.Configuration[WebHostDefaults.ServerUrlsKey] = DefaultUrls;
+
+        // Loopback only unless the deployment says otherwise: the Host half of DNS-rebinding protection.
+        if (string.IsNullOrEmpty(builder.Configuration["AllowedHosts"])) builder.Configuration["AllowedHosts"] = "localhost;127.0.0.1;[::1]";
+
+        var dataDir = settings.FullDataDir;
+        Directory.CreateDirectory(dataDir);
+
+        builder.UseOrleans(silo =>
+        {
+            var primary = settings.PrimarySiloPort is { } port ? new IPEndPoint(IPAddress.Loopback, port) : null;
+            silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort, primary, serviceId: "controlplane", clusterId: "controlplane-embedded");
+            silo.AddControlPlaneGrains(Path.Combine(dataDir, "grains.db"));
+        });
+
+        builder.Services.AddControlPlaneGuard(builder.Configuration);
+        builder.Services.AddSupportDesk(Path.Combine(dataDir, "support-desk.db"));
+        builder.Services.AddHostedService<SupportDeskInitializer>();
+        builder.Services.AddSingleton<IToolSource, SupportDeskToolSource>();
+
+        builder.Services.AddAuthentication()
+            .AddScheme<AuthenticationSchemeOptions, AgentTokenAuthenticationHandler>(AgentTokenAuthenticationHandler.SchemeName, null)
+            .AddScheme<AuthenticationSchemeOptions, OperatorKeyAuthenticationHandler>(OperatorKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(AgentTokenAuthenticationHandler.SchemeName, p => p.AddAuthenticationSchemes(AgentTokenAuthenticationHandler.SchemeName).RequireAuthenticatedUser())
+            .AddPolicy(OperatorKeyAuthenticationHandler.SchemeName, p => p.AddAuthenticationSchemes(OperatorKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser());
+
+        builder.Services.AddGuardedMcp();
+
+        builder.Services.AddSingleton<KillSwitchService>();
+        builder.Services.AddSingleton<TenantService>();
+        builder.Services.AddSingleton<TokenService>();
+        builder.Services.AddSingleton<DemoSeeder>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
+
+        builder.Services.AddProblemDetails();
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
+        builder.Services.Configure<KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes);
+        builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = settings.MaxRequestBodyBytes);
+        return builder;
+    }
+
+    /// <summary>Maps health, the MCP endpoints and the operator API, behind host and origin checks.</summary>
+    public static WebApplication MapControlPlane(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusFor });
+        app.UseStatusCodePages();
+        app.UseMiddleware<OriginCheckMiddleware>();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", (GuardStateCache guardState, DemoSeeder seeder) =>
+            guardState.IsLoaded && guardState.IsFresh && seeder.Completion.IsCompleted
+                ? Results.Text("ready")
+                : Results.Text(guardState.IsLoaded ? "guard state is stale" : "loading guard state", statusCode: StatusCodes.Status503ServiceUnavailable));
+
+        app.MapGuardedMcp();
+        app.MapOperatorApi();
+        return app;
+    }
+
+    private static int StatusFor(Exception exception) => exception switch
+    {
+        BadHttpRequestException bad => bad.StatusCode,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+}

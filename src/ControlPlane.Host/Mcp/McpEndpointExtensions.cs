@@ -1,0 +1,79 @@
+using ControlPlane.Guard.Authentication;
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.Pipeline;
+using ModelContextProtocol.AspNetCore;
+using ModelContextProtocol.Protocol;
+
+namespace ControlPlane.Host.Mcp;
+
+internal static class McpEndpointExtensions
+{
+    public const string ServerIdRouteValue = "serverId";
+
+    /// <summary>
+    /// Streamable HTTP with stateful sessions. Each session is bound, when it opens, to the endpoint it
+    /// was opened on (all servers at /mcp, one at /mcp/{serverId}); every list and call then goes
+    /// through the guarded gateway.
+    /// </summary>
+    public static IServiceCollection AddGuardedMcp(this IServiceCollection services)
+    {
+        services.AddMcpServer(options =>
+            {
+                options.ServerInfo = new Implementation { Name = "controlplane", Version = typeof(McpEndpointExtensions).Assembly.GetName().Version?.ToString(3) ?? "0.1.0" };
+                options.ServerInstructions = "Tool calls pass through ControlPlane. A refused call returns isError with a JSON object whose 'code' says why and 'message' says what to do next.";
+            })
+            .WithHttpTransport(options =>
+            {
+                options.SessionMode = HttpServerSessionMode.Stateful;
+                options.ConfigureSessionOptions = static (http, session, _) =>
+                {
+                    var endpoint = http.GetRouteValue(ServerIdRouteValue) as string;
+                    var gateway = http.RequestServices.GetRequiredService<GuardedToolGateway>();
+                    session.Capabilities ??= new ServerCapabilities();
+                    session.Capabilities.Tools ??= new ToolsCapability();
+                    session.Handlers.ListToolsHandler = (request, ct) => gateway.ListToolsAsync(endpoint, request, ct);
+                    session.Handlers.CallToolHandler = (request, ct) => gateway.CallToolAsync(endpoint, request, ct);
+                    return Task.CompletedTask;
+                };
+#pragma warning disable MCPEXP002 // The session handler is how we learn that a session ended, to forget it.
+                options.RunSessionHandler = static async (http, server, ct) =>
+                {
+                    try
+                    {
+                        await server.RunAsync(ct);
+                    }
+                    finally
+                    {
+                        if (server.SessionId is { } id) http.RequestServices.GetRequiredService<SessionRegistry>().Forget(id);
+                    }
+                };
+#pragma warning restore MCPEXP002
+            });
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapGuardedMcp(this IEndpointRouteBuilder app)
+    {
+        app.MapMcp("/mcp").RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName);
+        app.MapMcp($"/mcp/{{{ServerIdRouteValue}}}")
+            .RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName)
+            .Add(endpoint =>
+            {
+                // An unknown server is a 404, not an empty endpoint an agent could mistake for a real one.
+                var inner = endpoint.RequestDelegate!;
+                endpoint.RequestDelegate = context =>
+                {
+                    var serverId = context.GetRouteValue(ServerIdRouteValue) as string;
+                    var catalog = context.RequestServices.GetRequiredService<ToolCatalog>();
+                    if (serverId is null || !catalog.HasServer(serverId))
+                    {
+                        context.Response.StatusCode = StatusCodes.Status404NotFound;
+                        return Task.CompletedTask;
+                    }
+
+                    return inner(context);
+                };
+            });
+        return app;
+    }
+}

@@ -1,0 +1,35 @@
+using ControlPlane.Operators;
+using ControlPlane.Tenants;
+
+namespace ControlPlane.Host.Operations;
+
+internal sealed class TenantService(IGrainFactory grains, TimeProvider time)
+{
+    private ITenantDirectoryGrain Directory => grains.GetGrain<ITenantDirectoryGrain>(ITenantDirectoryGrain.Singleton);
+
+    public async Task<(TenantInfo Tenant, bool Created)> CreateAsync(OperatorAccount by, string? id, string? name)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        by.RequireAllTenants("Creating a tenant");
+        new RequestValidator()
+            .Check(Identifiers.IsValidTenantId(id), "id", "Tenant ids match ^[a-z0-9][a-z0-9-]{0,62}$.")
+            .Check(name is null || name.Length <= 200, "name", "Keep the name under 200 characters.")
+            .ThrowIfInvalid();
+
+        return await Directory.CreateAsync(id!, name ?? id!, time.GetUtcNow());
+    }
+
+    public async Task<IReadOnlyList<TenantInfo>> ListAsync(OperatorAccount by)
+    {
+        by.RequireRole(OperatorRoles.Viewer);
+        var all = await Directory.ListAsync();
+        return [.. all.Where(t => by.CanSeeTenant(t.Id))];
+    }
+
+    /// <summary>The tenant, if it exists and this operator may see it; otherwise 404 or 403.</summary>
+    public async Task<TenantInfo> GetVisibleAsync(OperatorAccount by, string tenantId)
+    {
+        by.RequireTenant(tenantId);
+        return await Directory.GetAsync(tenantId) ?? throw new NotFoundException($"No tenant has id '{tenantId}'.");
+    }
+}
