@@ -15,6 +15,7 @@ public static class SecretTokens
 
     private const int IdBytes = 8;
     private const int SecretBytes = 32;
+    private const int SecretChars = 43;
 
     /// <summary>Makes a new id and secret and the bearer string that carries them.</summary>
     public static (string Id, string Bearer, byte[] SecretHash) Create(string prefix, string? id = null)
@@ -30,13 +31,13 @@ public static class SecretTokens
         id = secret = null;
         if (bearer is null || bearer.Length > 256 || !bearer.StartsWith(prefix + "_", StringComparison.Ordinal)) return false;
 
+        // The secret is fixed-length base64url, which may itself contain '_': split from the end.
         var rest = bearer.AsSpan(prefix.Length + 1);
-        var cut = rest.LastIndexOf('_');
-        if (cut <= 0 || cut == rest.Length - 1) return false;
+        if (rest.Length < SecretChars + 2 || rest[^(SecretChars + 1)] != '_') return false;
 
-        var idPart = rest[..cut];
-        var secretPart = rest[(cut + 1)..];
-        if (!Identifiers.IsValidReference(idPart.ToString()) || secretPart.Length != 43) return false;
+        var idPart = rest[..^(SecretChars + 1)];
+        var secretPart = rest[^SecretChars..];
+        if (!Identifiers.IsValidReference(idPart.ToString()) || idPart.Contains('_')) return false;
         foreach (var c in secretPart)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')) return false;

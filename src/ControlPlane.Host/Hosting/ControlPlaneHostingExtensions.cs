@@ -98,7 +98,7 @@ public static class ControlPlaneHostingExtensions
 
     private static int StatusFor(Exception exception) => exception switch
     {
-        BadHttpRequestException bad => bad.StatusCode,
+        Microsoft.AspNetCore.Http.BadHttpRequestException bad => bad.StatusCode,
         _ => StatusCodes.Status500InternalServerError,
     };
 }
