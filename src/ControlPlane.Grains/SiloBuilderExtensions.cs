@@ -3,6 +3,7 @@ using ControlPlane.Grains.Storage;
 using ControlPlane.GuardState;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Providers;
+using Orleans.Serialization.Configuration;
 
 namespace ControlPlane.Grains;
 
@@ -21,6 +22,9 @@ public static class SiloBuilderExtensions
     /// <summary>Registers the per-silo end of guard state pushes. Needs an <see cref="IGuardStateListener"/>.</summary>
     public static ISiloBuilder AddGuardStateReceiver(this ISiloBuilder silo)
     {
+        // The receiver's type travels as the generic argument of the management grain's call, so the
+        // serializer must be told it is a type silos may name to each other.
+        silo.Services.Configure<TypeManifestOptions>(options => options.AddAllowedType(typeof(GuardStateReceiver)));
         silo.Services.AddKeyedSingleton<IControllable>(
             GuardStateReceiver.ProviderName,
             static (sp, _) => new GuardStateReceiver(sp.GetRequiredService<IGuardStateListener>()));

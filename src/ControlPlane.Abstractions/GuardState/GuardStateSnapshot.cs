@@ -5,12 +5,14 @@ namespace ControlPlane.GuardState;
 /// <summary>
 /// Everything a silo needs to decide a call without leaving the process: active kill switches and
 /// revoked token ids. Versioned so that a silo can tell, cheaply, whether its copy is current.
+/// Records that cross silos or reach storage hold arrays, not interfaces: a collection expression typed
+/// as an interface can be a compiler-made type that neither the Orleans codec nor the JSON store can name.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("cp.GuardStateSnapshot")]
 public sealed record GuardStateSnapshot(
     [property: Id(0)] long Version,
-    [property: Id(1)] IReadOnlyList<KillSwitch> KillSwitches,
-    [property: Id(2)] IReadOnlyList<RevokedToken> RevokedTokens)
+    [property: Id(1)] KillSwitch[] KillSwitches,
+    [property: Id(2)] RevokedToken[] RevokedTokens)
 {
     public static GuardStateSnapshot Empty { get; } = new(0, [], []);
 }

@@ -30,7 +30,7 @@ public interface IGuardStateGrain : IGrainWithIntegerKey
 
     /// <summary>Recent flips (set and clear), newest first, for the console and the audit of who did what.</summary>
     [Alias("GetHistory"), AlwaysInterleave]
-    Task<IReadOnlyList<KillSwitchEvent>> GetHistoryAsync(int limit);
+    Task<KillSwitchEvent[]> GetHistoryAsync(int limit);
 }
 
 [GenerateSerializer, Immutable, Alias("cp.KillSwitchEvent")]

@@ -19,17 +19,17 @@ public static class OperatorRoles
 [GenerateSerializer, Immutable, Alias("cp.OperatorAccount")]
 public sealed record OperatorAccount(
     [property: Id(0)] string Id,
-    [property: Id(1)] IReadOnlyList<string> Roles,
-    [property: Id(2)] IReadOnlyList<string> Tenants,
+    [property: Id(1)] string[] Roles,
+    [property: Id(2)] string[] Tenants,
     [property: Id(3)] byte[] KeyHash,
     [property: Id(4)] DateTimeOffset CreatedAt,
     [property: Id(5)] string? PasswordHash = null)
 {
     public bool HasRole(string role) => Roles.Contains(OperatorRoles.Admin) || Roles.Contains(role);
 
-    public bool CanSeeTenant(string tenantId) => Tenants.Count == 0 || Tenants.Contains(tenantId);
+    public bool CanSeeTenant(string tenantId) => Tenants.Length == 0 || Tenants.Contains(tenantId);
 
-    public bool SeesAllTenants => Tenants.Count == 0;
+    public bool SeesAllTenants => Tenants.Length == 0;
 }
 
 [Alias("cp.IOperatorDirectoryGrain")]

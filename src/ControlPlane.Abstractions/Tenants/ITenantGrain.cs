@@ -22,7 +22,7 @@ public interface ITenantDirectoryGrain : IGrainWithIntegerKey
     Task<TenantInfo?> GetAsync(string id);
 
     [Alias("List"), AlwaysInterleave]
-    Task<IReadOnlyList<TenantInfo>> ListAsync();
+    Task<TenantInfo[]> ListAsync();
 }
 
 /// <summary>
@@ -39,11 +39,11 @@ public interface ITenantGrain : IGrainWithStringKey
     Task MarkTokenRevokedAsync(string tokenId, DateTimeOffset at);
 
     [Alias("ListTokens"), AlwaysInterleave]
-    Task<IReadOnlyList<AgentTokenInfo>> ListTokensAsync();
+    Task<AgentTokenInfo[]> ListTokensAsync();
 
     [Alias("ListAgents"), AlwaysInterleave]
-    Task<IReadOnlyList<string>> ListAgentsAsync();
+    Task<string[]> ListAgentsAsync();
 
     [Alias("ListUsers"), AlwaysInterleave]
-    Task<IReadOnlyList<string>> ListUsersAsync();
+    Task<string[]> ListUsersAsync();
 }

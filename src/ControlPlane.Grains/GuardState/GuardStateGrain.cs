@@ -67,10 +67,10 @@ public sealed partial class GuardStateGrain(
         return state.State.Version;
     }
 
-    public Task<IReadOnlyList<KillSwitchEvent>> GetHistoryAsync(int limit)
+    public Task<KillSwitchEvent[]> GetHistoryAsync(int limit)
     {
-        IReadOnlyList<KillSwitchEvent> events = state.State.History
-            .AsEnumerable().Reverse().Take(Math.Clamp(limit, 1, HistoryLimit)).ToList();
+        var events = state.State.History
+            .AsEnumerable().Reverse().Take(Math.Clamp(limit, 1, HistoryLimit)).ToArray();
         return Task.FromResult(events);
     }
 

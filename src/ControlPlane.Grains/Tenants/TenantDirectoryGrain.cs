@@ -20,8 +20,8 @@ public sealed class TenantDirectoryGrain(
     public Task<TenantInfo?> GetAsync(string id) =>
         Task.FromResult(state.State.Tenants.GetValueOrDefault(id));
 
-    public Task<IReadOnlyList<TenantInfo>> ListAsync() =>
-        Task.FromResult<IReadOnlyList<TenantInfo>>([.. state.State.Tenants.Values.OrderBy(t => t.Id, StringComparer.Ordinal)]);
+    public Task<TenantInfo[]> ListAsync() =>
+        Task.FromResult(state.State.Tenants.Values.OrderBy(t => t.Id, StringComparer.Ordinal).ToArray());
 }
 
 [GenerateSerializer, Alias("cp.TenantDirectoryRecord")]

@@ -25,14 +25,14 @@ public sealed class TenantGrain(
         }
     }
 
-    public Task<IReadOnlyList<AgentTokenInfo>> ListTokensAsync() =>
-        Task.FromResult<IReadOnlyList<AgentTokenInfo>>([.. state.State.Tokens.Values.OrderBy(t => t.CreatedAt)]);
+    public Task<AgentTokenInfo[]> ListTokensAsync() =>
+        Task.FromResult(state.State.Tokens.Values.OrderBy(t => t.CreatedAt).ToArray());
 
-    public Task<IReadOnlyList<string>> ListAgentsAsync() =>
-        Task.FromResult<IReadOnlyList<string>>([.. state.State.Agents.Order(StringComparer.Ordinal)]);
+    public Task<string[]> ListAgentsAsync() =>
+        Task.FromResult(state.State.Agents.Order(StringComparer.Ordinal).ToArray());
 
-    public Task<IReadOnlyList<string>> ListUsersAsync() =>
-        Task.FromResult<IReadOnlyList<string>>([.. state.State.Users.Order(StringComparer.Ordinal)]);
+    public Task<string[]> ListUsersAsync() =>
+        Task.FromResult(state.State.Users.Order(StringComparer.Ordinal).ToArray());
 }
 
 [GenerateSerializer, Alias("cp.TenantRecord")]
