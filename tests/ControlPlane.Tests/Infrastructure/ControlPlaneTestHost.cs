@@ -5,9 +5,7 @@ using ControlPlane.Guard;
 using ControlPlane.Host.Hosting;
 using ControlPlane.Host.Seeding;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Client;
 
 namespace ControlPlane.Tests.Infrastructure;
@@ -50,9 +48,7 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
         var httpPort = FreePorts.Next();
         var siloPort = FreePorts.Next();
 
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var values = new Dictionary<string, string?>
         {
             ["urls"] = $"http://127.0.0.1:{httpPort}",
             ["ControlPlane:DataDir"] = dataDir,
@@ -61,15 +57,11 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
             ["ControlPlane:PrimarySiloPort"] = primarySiloPort?.ToString(),
             ["ControlPlane:GuardState:PollInterval"] = "00:00:00.500",
             ["ControlPlane:GuardState:StaleAfter"] = "00:00:03",
-        });
-        if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) values[key] = value;
 
         var lab = new LabTools();
-        builder.Services.AddSingleton<IToolSource>(lab);
-        builder.AddControlPlane();
-
-        var app = builder.Build();
-        app.MapControlPlane();
+        var app = ControlPlaneApplication.Build(values, services => services.AddSingleton<IToolSource>(lab));
         await app.StartAsync();
 
         var host = new ControlPlaneTestHost(app, new Uri($"http://127.0.0.1:{httpPort}"), dataDir, siloPort, ownsDataDir, lab);

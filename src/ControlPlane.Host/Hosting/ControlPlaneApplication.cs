@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Host.Hosting;
+
+/// <summary>
+/// Builds the control plane as Program.cs does, with settings and services layered on top: for running it
+/// in-process from tests and benchmarks.
+/// </summary>
+public static class ControlPlaneApplication
+{
+    public static WebApplication Build(
+        IDictionary<string, string?> settings,
+        Action<IServiceCollection>? configureServices = null,
+        bool quiet = true)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
+        if (quiet) builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(settings);
+        configureServices?.Invoke(builder.Services);
+        builder.AddControlPlane();
+
+        var app = builder.Build();
+        app.MapControlPlane();
+        return app;
+    }
+}

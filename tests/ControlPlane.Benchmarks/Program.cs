@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using ControlPlane.Benchmarks;
+using ControlPlane.Guard.State;
+using Microsoft.Extensions.DependencyInjection;
+
+// Printed figures, not assertions. Quick mode keeps the whole run to well under a minute on 2 cores.
+var mode = args.FirstOrDefault() ?? "all";
+var quick = args.Contains("--quick");
+var report = new StringBuilder();
+void Print(string line)
+{
+    Console.WriteLine(line);
+    report.AppendLine(line);
+}
+
+Print($"# ControlPlane benchmarks ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {(quick ? "quick" : "full")} mode)");
+Print("");
+
+var root = Path.Combine(Path.GetTempPath(), "cp-bench-" + Guid.NewGuid().ToString("N")[..8]);
+try
+{
+    await using var first = await BenchHost.StartAsync(Path.Combine(root, "data"));
+    if (mode is "all" or "propagation") await PropagationAsync(first, quick ? 100 : 500);
+    if (mode is "all" or "throughput") await ThroughputAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
+}
+finally
+{
+    try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+}
+
+var output = Path.Combine(AppContext.BaseDirectory, "benchmark-results.md");
+File.WriteAllText(output, report.ToString());
+Console.WriteLine($"(written to {output})");
+return;
+
+// Kill propagation: a second silo joins the first; each round flips a switch through silo 1's REST API
+// while a watcher spins on silo 2's in-memory kill index. "visible on silo 2" is the time from sending the
+// operator's request to silo 2 refusing the covered call; "operator round trip" includes the push to every silo.
+async Task PropagationAsync(BenchHost first, int rounds)
+{
+    await using var second = await BenchHost.StartAsync(first.DataDir, first.SiloPort);
+    var cache = second.Services.GetRequiredService<GuardStateCache>();
+    using var http = first.OperatorHttp();
+    var call = new CallIdentity("demo", "demo-agent", "demo-user", null, "support-desk", "lookup_customer_by_email");
+
+    var visible = Figures.NewHistogram();
+    var roundTrip = Figures.NewHistogram();
+    var cleared = Figures.NewHistogram();
+    for (var i = 0; i < rounds; i++)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var watcher = Task.Run(() => SpinUntil(() => cache.Kills.Match(call) is not null, started));
+        var response = await http.PostAsJsonAsync("/api/v1/kill-switches", new { scope = "agent", tenantId = "demo", agentId = "demo-agent", reason = "propagation drill" });
+        roundTrip.RecordValue(Micros(started));
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        visible.RecordValue(await watcher);
+
+        started = Stopwatch.GetTimestamp();
+        watcher = Task.Run(() => SpinUntil(() => cache.Kills.Match(call) is null, started));
+        await http.PostAsJsonAsync($"/api/v1/kill-switches/{id}/clear", new { reason = "drill over" });
+        cleared.RecordValue(await watcher);
+    }
+
+    Print($"## Kill-switch propagation across 2 silos ({rounds} flips)");
+    Print("");
+    Print(Figures.Header);
+    Print(Figures.Rule);
+    Print(Figures.From(visible).Row("flip via silo 1 → refused on silo 2"));
+    Print(Figures.From(cleared).Row("clear via silo 1 → allowed on silo 2"));
+    Print(Figures.From(roundTrip).Row("operator request round trip (durable + pushed to all silos)"));
+    Print("");
+}
+
+// Guarded read calls over real MCP (Streamable HTTP, stateful sessions) on 127.0.0.1 at fixed concurrency.
+async Task ThroughputAsync(BenchHost host, TimeSpan duration)
+{
+    Print($"## Guarded call throughput: lookup_customer_by_email over MCP on 127.0.0.1 ({duration.TotalSeconds:0} s per level)");
+    Print("");
+    Print(Figures.Header + " calls/s |");
+    Print(Figures.Rule + "---|");
+    var arguments = new Dictionary<string, object?> { ["email"] = "ada@example.com" };
+    foreach (var concurrency in new[] { 1, 8, 32 })
+    {
+        var clients = await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => host.ConnectAsync()));
+        foreach (var client in clients) await client.CallToolAsync("lookup_customer_by_email", arguments);
+
+        var histogram = Figures.NewHistogram();
+        var errors = 0;
+        var deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(clients.Select(async client =>
+        {
+            var local = Figures.NewHistogram();
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                var t = Stopwatch.GetTimestamp();
+                var result = await client.CallToolAsync("lookup_customer_by_email", arguments);
+                local.RecordValue(Micros(t));
+                if (result.IsError is true) Interlocked.Increment(ref errors);
+            }
+
+            lock (histogram) histogram.Add(local);
+        }));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var figures = Figures.From(histogram);
+        Print(figures.Row($"{concurrency} sessions", string.Create(CultureInfo.InvariantCulture, $" {figures.Count / seconds:0} |")));
+        if (errors > 0) Print($"(!) {errors} calls returned errors");
+        foreach (var client in clients) await client.DisposeAsync();
+    }
+
+    Print("");
+}
+
+static long SpinUntil(Func<bool> condition, long started)
+{
+    var spinner = new SpinWait();
+    while (!condition())
+    {
+        if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(10)) throw new TimeoutException("Not propagated within 10 s.");
+        spinner.SpinOnce(sleep1Threshold: -1);
+    }
+
+    return Micros(started);
+}
+
+static long Micros(long started) => (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
