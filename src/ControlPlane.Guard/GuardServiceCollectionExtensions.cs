@@ -37,10 +37,16 @@ public static class GuardServiceCollectionExtensions
         // The guard's order: each later safety pattern adds its step here, in place.
         services.TryAddSingleton<KillSwitchStep>();
         services.TryAddSingleton<AuthenticationStep>();
+        services.TryAddSingleton<ScopeStep>();
+        services.TryAddSingleton<ModeStep>();
+        services.TryAddSingleton<SchemaStep>();
         services.TryAddSingleton(sp => new GuardPipeline(
         [
             sp.GetRequiredService<KillSwitchStep>(),
             sp.GetRequiredService<AuthenticationStep>(),
+            sp.GetRequiredService<ScopeStep>(),
+            sp.GetRequiredService<ModeStep>(),
+            sp.GetRequiredService<SchemaStep>(),
         ]));
 
         services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));

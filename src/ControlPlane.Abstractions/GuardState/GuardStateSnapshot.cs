@@ -1,10 +1,11 @@
 using ControlPlane.KillSwitches;
+using ControlPlane.Policy;
 
 namespace ControlPlane.GuardState;
 
 /// <summary>
-/// Everything a silo needs to decide a call without leaving the process: active kill switches and
-/// revoked token ids. Versioned so that a silo can tell, cheaply, whether its copy is current.
+/// Everything a silo needs to decide a call without leaving the process: active kill switches, revoked
+/// token ids, and tool policy (server modes, classification and schema overrides). Versioned so that a silo can tell, cheaply, whether its copy is current.
 /// Records that cross silos or reach storage hold arrays, not interfaces: a collection expression typed
 /// as an interface can be a compiler-made type that neither the Orleans codec nor the JSON store can name.
 /// </summary>
@@ -12,7 +13,10 @@ namespace ControlPlane.GuardState;
 public sealed record GuardStateSnapshot(
     [property: Id(0)] long Version,
     [property: Id(1)] KillSwitch[] KillSwitches,
-    [property: Id(2)] RevokedToken[] RevokedTokens)
+    [property: Id(2)] RevokedToken[] RevokedTokens,
+    [property: Id(3)] ServerModeSetting[]? ServerModes = null,
+    [property: Id(4)] ToolClassificationOverride[]? ClassificationOverrides = null,
+    [property: Id(5)] SchemaOverride[]? SchemaOverrides = null)
 {
     public static GuardStateSnapshot Empty { get; } = new(0, [], []);
 }

@@ -1,4 +1,5 @@
 using ControlPlane.KillSwitches;
+using ControlPlane.Policy;
 
 namespace ControlPlane.GuardState;
 
@@ -27,6 +28,20 @@ public interface IGuardStateGrain : IGrainWithIntegerKey
 
     [Alias("RevokeToken")]
     Task<long> RevokeTokenAsync(string tokenId, DateTimeOffset? expiresAt);
+
+    /// <summary>Switches a server between read-only (the default) and read-write for one tenant.</summary>
+    [Alias("SetServerMode")]
+    Task<ServerModeSetting> SetServerModeAsync(string tenantId, string serverId, bool readWrite, string reason, string setBy);
+
+    [Alias("SetClassification")]
+    Task<ToolClassificationOverride> SetClassificationAsync(string serverId, string toolName, string? tenantId, bool isAction, string reason, string setBy);
+
+    /// <summary>Sets (or, with a null schema, removes) an operator's schema tightening for a tool.</summary>
+    [Alias("SetSchemaOverride")]
+    Task<SchemaOverride?> SetSchemaOverrideAsync(string serverId, string toolName, string? tenantId, string? schemaJson, string reason, string setBy);
+
+    [Alias("GetPolicyHistory"), AlwaysInterleave]
+    Task<PolicyEvent[]> GetPolicyHistoryAsync(int limit);
 
     /// <summary>Recent flips (set and clear), newest first, for the console and the audit of who did what.</summary>
     [Alias("GetHistory"), AlwaysInterleave]

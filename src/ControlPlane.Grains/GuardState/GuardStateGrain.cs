@@ -1,5 +1,6 @@
 using ControlPlane.GuardState;
 using ControlPlane.KillSwitches;
+using ControlPlane.Policy;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
@@ -74,6 +75,54 @@ public sealed partial class GuardStateGrain(
         return Task.FromResult(events);
     }
 
+    public async Task<ServerModeSetting> SetServerModeAsync(string tenantId, string serverId, bool readWrite, string reason, string setBy)
+    {
+        RequireReason(reason);
+        var setting = new ServerModeSetting(tenantId, serverId, readWrite, reason, setBy, time.GetUtcNow());
+        state.State.ServerModes.RemoveAll(m => m.Key == setting.Key);
+        if (readWrite) state.State.ServerModes.Add(setting);
+        RecordPolicy("server-mode", $"{tenantId}/{serverId}", readWrite ? "read-write" : "read-only", reason, setBy);
+        await CommitAsync();
+        return setting;
+    }
+
+    public async Task<ToolClassificationOverride> SetClassificationAsync(string serverId, string toolName, string? tenantId, bool isAction, string reason, string setBy)
+    {
+        RequireReason(reason);
+        var entry = new ToolClassificationOverride(serverId, toolName, tenantId, isAction, reason, setBy, time.GetUtcNow());
+        state.State.ClassificationOverrides.RemoveAll(o => o.Key == entry.Key);
+        state.State.ClassificationOverrides.Add(entry);
+        RecordPolicy("classification", entry.Key, isAction ? "action" : "read", reason, setBy);
+        await CommitAsync();
+        return entry;
+    }
+
+    public async Task<SchemaOverride?> SetSchemaOverrideAsync(string serverId, string toolName, string? tenantId, string? schemaJson, string reason, string setBy)
+    {
+        RequireReason(reason);
+        var entry = schemaJson is null ? null : new SchemaOverride(serverId, toolName, tenantId, schemaJson, reason, setBy, time.GetUtcNow());
+        var key = tenantId is null ? $"{serverId}|{toolName}" : $"{serverId}|{toolName}|{tenantId}";
+        state.State.SchemaOverrides.RemoveAll(o => o.Key == key);
+        if (entry is not null) state.State.SchemaOverrides.Add(entry);
+        RecordPolicy("schema", key, entry is null ? "removed" : "set", reason, setBy);
+        await CommitAsync();
+        return entry;
+    }
+
+    public Task<PolicyEvent[]> GetPolicyHistoryAsync(int limit) =>
+        Task.FromResult(state.State.PolicyHistory.AsEnumerable().Reverse().Take(Math.Clamp(limit, 1, HistoryLimit)).ToArray());
+
+    private static void RequireReason(string reason)
+    {
+        if (string.IsNullOrWhiteSpace(reason)) throw new ArgumentException("A reason is required.", nameof(reason));
+    }
+
+    private void RecordPolicy(string kind, string subject, string value, string reason, string by)
+    {
+        state.State.PolicyHistory.Add(new PolicyEvent(kind, subject, value, reason, by, time.GetUtcNow()));
+        if (state.State.PolicyHistory.Count > HistoryLimit) state.State.PolicyHistory.RemoveRange(0, state.State.PolicyHistory.Count - HistoryLimit);
+    }
+
     private void Record(KillSwitchEvent e)
     {
         state.State.History.Add(e);
@@ -102,7 +151,10 @@ public sealed partial class GuardStateGrain(
     private GuardStateSnapshot Snapshot() => _snapshot ??= new GuardStateSnapshot(
         state.State.Version,
         [.. state.State.Switches],
-        [.. state.State.Revoked]);
+        [.. state.State.Revoked],
+        [.. state.State.ServerModes],
+        [.. state.State.ClassificationOverrides],
+        [.. state.State.SchemaOverrides]);
 
     private async Task BroadcastAsync(GuardStateSnapshot snapshot)
     {
@@ -131,4 +183,8 @@ public sealed class GuardStateRecord
     [Id(1)] public List<KillSwitch> Switches { get; set; } = [];
     [Id(2)] public List<RevokedToken> Revoked { get; set; } = [];
     [Id(3)] public List<KillSwitchEvent> History { get; set; } = [];
+    [Id(4)] public List<ServerModeSetting> ServerModes { get; set; } = [];
+    [Id(5)] public List<ToolClassificationOverride> ClassificationOverrides { get; set; } = [];
+    [Id(6)] public List<SchemaOverride> SchemaOverrides { get; set; } = [];
+    [Id(7)] public List<PolicyEvent> PolicyHistory { get; set; } = [];
 }

@@ -10,13 +10,17 @@ public sealed class AgentIdentity : ClaimsIdentity
     public const string AgentClaim = "cp:agent";
     public const string UserClaim = "cp:user";
 
-    public AgentIdentity(AgentToken token, string authenticationType)
-        : base(ClaimsOf(token), authenticationType, AgentClaim, ClaimTypes.Role)
+    public AgentIdentity(GrantedToken granted, string authenticationType)
+        : base(ClaimsOf(granted.Token), authenticationType, AgentClaim, ClaimTypes.Role)
     {
-        Token = token;
+        Token = granted.Token;
+        Grant = granted.Grant;
     }
 
     public AgentToken Token { get; }
+
+    /// <summary>What the token's scopes allow, parsed once per token per silo.</summary>
+    public ScopeGrant Grant { get; }
 
     public string TenantId => Token.TenantId;
 

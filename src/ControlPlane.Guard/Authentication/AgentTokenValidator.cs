@@ -4,6 +4,9 @@ using ControlPlane.Tokens;
 
 namespace ControlPlane.Guard.Authentication;
 
+/// <summary>A token record with its scopes parsed, cached together on the silo.</summary>
+public sealed record GrantedToken(AgentToken Token, ScopeGrant Grant);
+
 public enum TokenStatus
 {
     Valid,
@@ -18,21 +21,21 @@ public enum TokenStatus
 /// </summary>
 public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache guardState, TimeProvider time)
 {
-    private readonly ConcurrentDictionary<string, AgentToken> _records = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, GrantedToken> _records = new(StringComparer.Ordinal);
 
-    public async ValueTask<(TokenStatus Status, AgentToken? Token)> ValidateAsync(string? bearer, CancellationToken cancellationToken)
+    public async ValueTask<(TokenStatus Status, GrantedToken? Token)> ValidateAsync(string? bearer, CancellationToken cancellationToken)
     {
         if (!SecretTokens.TryParse(bearer, SecretTokens.AgentPrefix, out var id, out var secret)) return (TokenStatus.Invalid, null);
 
-        if (!_records.TryGetValue(id, out var token))
+        if (!_records.TryGetValue(id, out var granted))
         {
-            token = await grains.GetGrain<IAgentTokenGrain>(id).GetAsync().WaitAsync(cancellationToken);
+            var token = await grains.GetGrain<IAgentTokenGrain>(id).GetAsync().WaitAsync(cancellationToken);
             if (token is null) return (TokenStatus.Invalid, null);
-            _records.TryAdd(id, token);
+            granted = _records.GetOrAdd(id, new GrantedToken(token, ScopeGrant.Parse(token.Scopes)));
         }
 
-        if (!SecretTokens.Matches(secret, token.SecretHash)) return (TokenStatus.Invalid, null);
-        return (StatusOf(token), token);
+        if (!SecretTokens.Matches(secret, granted.Token.SecretHash)) return (TokenStatus.Invalid, null);
+        return (StatusOf(granted.Token), granted);
     }
 
     /// <summary>The token's standing right now: revocation first, then expiry.</summary>

@@ -1,3 +1,4 @@
+using ControlPlane.Guard.Schemas;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 
@@ -24,7 +25,13 @@ public sealed class ToolDescriptor
         Classification = classification;
         Invoker = invoker;
         ProtocolTool = publicName == tool.Name ? tool : Clone(tool, publicName);
+        _inputSchema = new Lazy<ArgumentSchema?>(() => CompileInputSchema(tool));
     }
+
+    private readonly Lazy<ArgumentSchema?> _inputSchema;
+
+    /// <summary>The tool's own input schema, compiled once and closed to unknown fields; null if it would not compile.</summary>
+    public ArgumentSchema? InputSchema => _inputSchema.Value;
 
     /// <summary>The tool server this tool belongs to, e.g. <c>support-desk</c>.</summary>
     public string ServerId { get; }
@@ -52,6 +59,18 @@ public sealed class ToolDescriptor
         tool.Annotations is { ReadOnlyHint: true } annotations && annotations.DestructiveHint is not true
             ? ToolClassification.Read
             : ToolClassification.Action;
+
+    private static ArgumentSchema? CompileInputSchema(Tool tool)
+    {
+        try
+        {
+            return ArgumentSchema.ForTool(tool.InputSchema);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or Json.Schema.JsonSchemaException or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            return null;
+        }
+    }
 
     private static Tool Clone(Tool tool, string name) => new()
     {

@@ -6,8 +6,10 @@ using ControlPlane.Tokens;
 namespace ControlPlane.Guard.Pipeline;
 
 /// <summary>One tools/call as the guard steps see it.</summary>
-public sealed class GuardCall(CallIdentity identity, AgentToken token, ToolDescriptor tool, IDictionary<string, JsonElement>? arguments)
+public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGrant grant, ToolDescriptor tool, IDictionary<string, JsonElement>? arguments)
 {
+    public ScopeGrant Grant { get; } = grant;
+
     public CallIdentity Identity { get; } = identity;
 
     public AgentToken Token { get; } = token;

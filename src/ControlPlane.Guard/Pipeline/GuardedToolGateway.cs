@@ -19,7 +19,8 @@ public sealed class GuardedToolGateway(
     GuardPipeline guard,
     InFlightCalls inFlight,
     SessionRegistry sessions,
-    AgentTokenValidator tokens)
+    AgentTokenValidator tokens,
+    GuardStateCache guardState)
 {
     public async ValueTask<ListToolsResult> ListToolsAsync(string? endpointServerId, RequestContext<ListToolsRequestParams> request, CancellationToken cancellationToken)
     {
@@ -29,8 +30,14 @@ public sealed class GuardedToolGateway(
         var result = new ListToolsResult();
         if (tokens.StatusOf(agent.Token) != TokenStatus.Valid) return result;
 
+        // An agent sees exactly what it could call: tools its scopes cover, and action tools only where
+        // the server is read-write for its tenant (read-only first).
+        var policy = guardState.Policy;
         foreach (var tool in catalog.ForEndpoint(endpointServerId))
         {
+            var isAction = policy.IsAction(tool, agent.TenantId);
+            if (!agent.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) continue;
+            if (isAction && !policy.IsReadWrite(agent.TenantId, tool.ServerId)) continue;
             result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : WithOwnName(tool));
         }
 
@@ -47,7 +54,7 @@ public sealed class GuardedToolGateway(
         await EnsureSessionAsync(request, agent, cancellationToken);
 
         var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, tool.ServerId, tool.ToolName);
-        var call = new GuardCall(identity, agent.Token, tool, request.Params.Arguments);
+        var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments);
         if (await guard.EvaluateAsync(call, cancellationToken) is { } refusal) return refusal.ToCallToolResult();
 
         using var flight = inFlight.Begin(identity, cancellationToken);

@@ -13,7 +13,7 @@ public sealed class GuardStateCache : IGuardStateListener
     private readonly TimeProvider _time;
     private readonly long _staleAfterTicks;
     private readonly object _applyLock = new();
-    private volatile View _view = new(GuardStateSnapshot.Empty, KillIndex.Empty, new HashSet<string>(StringComparer.Ordinal));
+    private volatile View _view = new(GuardStateSnapshot.Empty, KillIndex.Empty, new HashSet<string>(StringComparer.Ordinal), GuardPolicy.Empty);
     private long _confirmedAt;
     private volatile bool _loaded;
 
@@ -32,6 +32,8 @@ public sealed class GuardStateCache : IGuardStateListener
     public bool IsLoaded => _loaded;
 
     public KillIndex Kills => _view.Kills;
+
+    public GuardPolicy Policy => _view.Policy;
 
     public IReadOnlyList<KillSwitch> ActiveSwitches => _view.Snapshot.KillSwitches;
 
@@ -55,7 +57,7 @@ public sealed class GuardStateCache : IGuardStateListener
 
             index = new KillIndex(snapshot.KillSwitches);
             var revoked = snapshot.RevokedTokens.Select(r => r.TokenId).ToHashSet(StringComparer.Ordinal);
-            _view = new View(snapshot, index, revoked);
+            _view = new View(snapshot, index, revoked, new GuardPolicy(snapshot));
             added = [.. snapshot.KillSwitches.Where(s => !current.Kills.Contains(s.Target.Key))];
         }
 
@@ -66,5 +68,5 @@ public sealed class GuardStateCache : IGuardStateListener
     /// <summary>Records that the owner grain confirmed the current version just now.</summary>
     public void Confirm() => Volatile.Write(ref _confirmedAt, _time.GetTimestamp());
 
-    private sealed record View(GuardStateSnapshot Snapshot, KillIndex Kills, HashSet<string> Revoked);
+    private sealed record View(GuardStateSnapshot Snapshot, KillIndex Kills, HashSet<string> Revoked, GuardPolicy Policy);
 }

@@ -40,3 +40,9 @@ internal sealed record TokenResponse(
 }
 
 internal sealed record ItemsResponse<T>(IReadOnlyList<T> Items);
+
+internal sealed record ServerModeRequest(string? Mode, string? Reason);
+
+internal sealed record ClassificationRequest(string? Classification, string? Reason, string? TenantId);
+
+internal sealed record SchemaOverrideRequest(System.Text.Json.JsonElement? Schema, string? Reason, string? TenantId);

@@ -55,6 +55,26 @@ internal static class OperatorApi
         tokens.MapDelete("/{id}", async (string tenantId, string id, HttpContext http, TokenService service, TimeProvider time) =>
             TokenResponse.From(await service.RevokeAsync(http.User.Operator(), tenantId, id), time.GetUtcNow()));
 
+        var servers = tenants.MapGroup("/{tenantId}/servers");
+        servers.MapGet("", async (string tenantId, HttpContext http, PolicyService service) =>
+            new ItemsResponse<ServerView>(await service.ListServersAsync(http.User.Operator(), tenantId)));
+        servers.MapPut("/{serverId}/mode", async (string tenantId, string serverId, ServerModeRequest body, HttpContext http, PolicyService service) =>
+        {
+            var setting = await service.SetModeAsync(http.User.Operator(), tenantId, serverId, body.Mode, body.Reason);
+            return new { tenantId, serverId, mode = setting.ReadWrite ? "read-write" : "read-only", reason = setting.Reason, setBy = setting.SetBy, setAt = setting.SetAt };
+        });
+
+        var tools = api.MapGroup("/servers/{serverId}/tools/{toolName}");
+        tools.MapPut("", async (string serverId, string toolName, ClassificationRequest body, HttpContext http, PolicyService service) =>
+            await service.SetClassificationAsync(http.User.Operator(), serverId, toolName, body.Classification, Blank(body.TenantId), body.Reason) is var o
+                ? new { serverId, toolName, tenantId = o.TenantId, classification = o.IsAction ? "action" : "read", reason = o.Reason, setBy = o.SetBy, setAt = o.SetAt }
+                : null);
+        tools.MapPut("/schema", async (string serverId, string toolName, SchemaOverrideRequest body, HttpContext http, PolicyService service) =>
+        {
+            var o = await service.SetSchemaAsync(http.User.Operator(), serverId, toolName, body.Schema, Blank(body.TenantId), body.Reason);
+            return Results.Ok(new { serverId, toolName, tenantId = Blank(body.TenantId), schema = body.Schema, active = o is not null });
+        });
+
         return app;
     }
 

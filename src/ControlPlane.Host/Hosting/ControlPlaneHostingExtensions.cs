@@ -65,6 +65,7 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<KillSwitchService>();
         builder.Services.AddSingleton<TenantService>();
         builder.Services.AddSingleton<TokenService>();
+        builder.Services.AddSingleton<PolicyService>();
         builder.Services.AddSingleton<DemoSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
 

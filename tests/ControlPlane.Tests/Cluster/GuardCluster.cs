@@ -68,13 +68,15 @@ public sealed class GuardCluster : IAsyncDisposable
         }
     }
 
+    private static readonly ScopeGrant AllScopes = ScopeGrant.Parse([$"server:{ServerId}:read", $"server:{ServerId}:write", "server:srv2:read"]);
+
     /// <summary>Runs one call through a silo's real guard pipeline; returns the refusal or null.</summary>
     public static async Task<Refusal?> EvaluateAsync(IServiceProvider silo, CallIdentity identity)
     {
         var tool = silo.GetRequiredService<ToolCatalog>().Find(identity.ServerId, identity.ToolName)
             ?? throw new InvalidOperationException($"No tool {identity.ServerId}/{identity.ToolName} in the test catalog.");
         var token = new AgentToken("tok" + identity.AgentId, identity.TenantId, identity.AgentId, identity.UserId, [], [1], DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddHours(1), null, "test");
-        return await silo.GetRequiredService<GuardPipeline>().EvaluateAsync(new GuardCall(identity, token, tool, null), CancellationToken.None);
+        return await silo.GetRequiredService<GuardPipeline>().EvaluateAsync(new GuardCall(identity, token, AllScopes, tool, null), CancellationToken.None);
     }
 
     public async ValueTask DisposeAsync()
@@ -100,6 +102,7 @@ public sealed class GuardCluster : IAsyncDisposable
         public IEnumerable<ToolDescriptor> GetTools() =>
         [
             Descriptor(ServerId, "read_tool", read: true),
+            Descriptor(ServerId, "other_read", read: true),
             Descriptor(ServerId, "action_tool", read: false),
             Descriptor("srv2", "read_tool", read: true),
         ];

@@ -33,7 +33,7 @@ public sealed class KillSwitchClusterTests(GuardClusterFixture fixture) : IClass
         ["other user"] = Base with { UserId = "u2", SessionId = "s7" },
         ["other session"] = Base with { SessionId = "s2" },
         ["other server"] = Base with { ServerId = "srv2" },
-        ["other tool"] = Base with { ToolName = "action_tool" },
+        ["other tool"] = Base with { ToolName = "other_read" },
     };
 
     public static TheoryData<string, string[]> Levels => new()

@@ -8,7 +8,7 @@ namespace ControlPlane.Tests.Cluster;
 /// <summary>Kill state outlives silos: a stopped silo, a silo that joins later, and a full cluster restart on the same SQLite file.</summary>
 public sealed class KillSwitchDurabilityTests
 {
-    private static readonly CallIdentity Call = new("tenant-d", "agent-d", "user-d", "session-d", GuardCluster.ServerId, "action_tool");
+    private static readonly CallIdentity Call = new("tenant-d", "agent-d", "user-d", "session-d", GuardCluster.ServerId, "read_tool");
 
     [Fact]
     public async Task Kill_state_survives_a_silo_stop_a_late_joiner_and_a_full_restart()

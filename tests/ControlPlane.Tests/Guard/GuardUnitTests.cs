@@ -28,6 +28,7 @@ public sealed class GuardStateFreshnessTests
     private static GuardCall Call(ToolClassification classification) => new(
         new CallIdentity("t", "a", "u", "s", "srv", "tool"),
         Tokens.Valid("t", "a"),
+        ScopeGrant.Parse(["server:srv:read", "server:srv:write"]),
         new ToolDescriptor("srv", new Tool { Name = "tool" }, classification, static (_, _) => ValueTask.FromResult(new CallToolResult()), "tool"),
         null);
 

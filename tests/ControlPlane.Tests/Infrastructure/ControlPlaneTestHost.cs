@@ -116,6 +116,13 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
         return (root.GetProperty("token").GetString()!, root.GetProperty("id").GetString()!);
     }
 
+    public async Task SetModeAsync(string tenantId, string serverId, string mode)
+    {
+        using var http = OperatorHttp();
+        var response = await http.PutAsJsonAsync($"/api/v1/tenants/{tenantId}/servers/{serverId}/mode", new { mode, reason = "test sets " + mode });
+        Assert.True(response.IsSuccessStatusCode, $"Setting mode failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
     public async Task EnsureTenantAsync(string tenantId)
     {
         using var http = OperatorHttp();

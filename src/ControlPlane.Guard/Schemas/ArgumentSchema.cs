@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Json.Schema;
+
+namespace ControlPlane.Guard.Schemas;
+
+/// <summary>One way arguments break a schema: where (a JSON pointer into the arguments) and what to fix.</summary>
+public sealed record Violation(string Pointer, string Message);
+
+/// <summary>
+/// A compiled JSON Schema for tool arguments, evaluated with JsonSchema.Net. Tool schemas are closed by
+/// default: where a schema does not say otherwise, fields it does not name are refused.
+/// </summary>
+public sealed class ArgumentSchema
+{
+    private static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
+    private readonly JsonSchema _schema;
+
+    private ArgumentSchema(JsonSchema schema) => _schema = schema;
+
+    /// <summary>Compiles a tool's declared input schema, closing it to unknown fields unless it says otherwise.</summary>
+    public static ArgumentSchema ForTool(JsonElement inputSchema)
+    {
+        var node = JsonNode.Parse(inputSchema.GetRawText()) as JsonObject ?? new JsonObject { ["type"] = "object" };
+        if (!node.ContainsKey("additionalProperties") && !node.ContainsKey("unevaluatedProperties")) node["additionalProperties"] = false;
+        return Compile(JsonSerializer.SerializeToElement(node));
+    }
+
+    /// <summary>Compiles a schema exactly as given. Throws <see cref="JsonSchemaException"/> or <see cref="JsonException"/> if it is not one.</summary>
+    public static ArgumentSchema Compile(JsonElement schema) =>
+        new(JsonSchema.Build(schema, new BuildOptions { SchemaRegistry = new SchemaRegistry() }));
+
+    /// <summary>Checks that a text is a JSON Schema object this validator can compile; returns the problem, or null.</summary>
+    public static string? Check(string schemaJson)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(schemaJson);
+            if (document.RootElement.ValueKind != JsonValueKind.Object) return "A schema must be a JSON object.";
+            Compile(document.RootElement.Clone());
+            return null;
+        }
+        catch (Exception ex) when (ex is JsonException or JsonSchemaException or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            return "Not a valid JSON Schema: " + ex.Message;
+        }
+    }
+
+    /// <summary>Every violation, by pointer, or an empty list when the arguments are valid.</summary>
+    public IReadOnlyList<Violation> Validate(JsonElement arguments)
+    {
+        var results = _schema.Evaluate(arguments, Evaluation);
+        if (results.IsValid) return [];
+
+        var violations = new List<Violation>();
+        Collect(results, violations);
+        if (violations.Count == 0) violations.Add(new Violation("", "The arguments do not match the tool's schema."));
+        return violations;
+    }
+
+    private static void Collect(EvaluationResults results, List<Violation> into)
+    {
+        if (!results.IsValid && results.Errors is { Count: > 0 } errors)
+        {
+            var pointer = results.InstanceLocation.ToString();
+            foreach (var (keyword, message) in errors)
+            {
+                into.Add(new Violation(pointer, Describe(keyword, message, pointer)));
+            }
+        }
+        else if (!results.IsValid && results.Details is null or { Count: 0 } && results.EvaluationPath.ToString().EndsWith("/additionalProperties", StringComparison.Ordinal))
+        {
+            into.Add(new Violation(results.InstanceLocation.ToString(), "This field is not allowed; remove it."));
+        }
+
+        if (results.Details is null) return;
+        foreach (var detail in results.Details) Collect(detail, into);
+    }
+
+    private static string Describe(string keyword, string message, string pointer) => keyword switch
+    {
+        "false" or "additionalProperties" or "unevaluatedProperties" => $"'{LastSegment(pointer)}' is not an allowed field; remove it.",
+        _ => message,
+    };
+
+    private static string LastSegment(string pointer) => pointer.Length == 0 ? "(root)" : pointer[(pointer.LastIndexOf('/') + 1)..];
+}

@@ -1,0 +1,112 @@
+using System.Text.Json;
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.Schemas;
+using ControlPlane.Guard.State;
+using ControlPlane.GuardState;
+using ControlPlane.Operators;
+using ControlPlane.Policy;
+
+namespace ControlPlane.Host.Operations;
+
+/// <summary>Server modes, classification overrides and schema tightenings, set by operators.</summary>
+internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, GuardStateCache guardState, TenantService tenants)
+{
+    private IGuardStateGrain Owner => grains.GetGrain<IGuardStateGrain>(IGuardStateGrain.Singleton);
+
+    /// <summary>
+    /// Read-write needs an admin: it lets an agent change things. Going back to read-only is a safety
+    /// move any operator may make at 3 a.m.
+    /// </summary>
+    public async Task<ServerModeSetting> SetModeAsync(OperatorAccount by, string tenantId, string serverId, string? mode, string? reason)
+    {
+        var readWrite = mode switch
+        {
+            "read-write" => true,
+            "read-only" => false,
+            _ => throw InvalidRequestException.For("mode", "Mode is 'read-only' or 'read-write'."),
+        };
+        by.RequireRole(readWrite ? OperatorRoles.Admin : OperatorRoles.Operator);
+        RequireReason(reason);
+        await tenants.GetVisibleAsync(by, tenantId);
+        RequireServer(serverId);
+
+        return await Owner.SetServerModeAsync(tenantId, serverId, readWrite, reason!.Trim(), by.Id);
+    }
+
+    public async Task<ToolClassificationOverride> SetClassificationAsync(OperatorAccount by, string serverId, string toolName, string? classification, string? tenantId, string? reason)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        var isAction = classification switch
+        {
+            "action" => true,
+            "read" => false,
+            _ => throw InvalidRequestException.For("classification", "Classification is 'read' or 'action'."),
+        };
+        RequireReason(reason);
+        await AuthorizeToolScopeAsync(by, tenantId, "A classification for every tenant");
+        RequireTool(serverId, toolName);
+
+        return await Owner.SetClassificationAsync(serverId, toolName, tenantId, isAction, reason!.Trim(), by.Id);
+    }
+
+    public async Task<SchemaOverride?> SetSchemaAsync(OperatorAccount by, string serverId, string toolName, JsonElement? schema, string? tenantId, string? reason)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        RequireReason(reason);
+        string? json = null;
+        if (schema is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } given)
+        {
+            json = given.GetRawText();
+            if (ArgumentSchema.Check(json) is { } problem) throw InvalidRequestException.For("schema", problem);
+        }
+
+        await AuthorizeToolScopeAsync(by, tenantId, "A schema for every tenant");
+        RequireTool(serverId, toolName);
+        return await Owner.SetSchemaOverrideAsync(serverId, toolName, tenantId, json, reason!.Trim(), by.Id);
+    }
+
+    /// <summary>Every server with its mode for the tenant and each tool's effective classification.</summary>
+    public async Task<IReadOnlyList<ServerView>> ListServersAsync(OperatorAccount by, string tenantId)
+    {
+        by.RequireRole(OperatorRoles.Viewer);
+        await tenants.GetVisibleAsync(by, tenantId);
+        var policy = guardState.Policy;
+        return
+        [
+            .. catalog.ServerIds.Select(serverId => new ServerView(
+                serverId,
+                policy.IsReadWrite(tenantId, serverId) ? "read-write" : "read-only",
+                [.. catalog.ForEndpoint(serverId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => new ToolView(
+                    t.ToolName, t.PublicName, policy.IsAction(t, tenantId) ? "action" : "read", t.IsAction ? "action" : "read"))])),
+        ];
+    }
+
+    private async Task AuthorizeToolScopeAsync(OperatorAccount by, string? tenantId, string what)
+    {
+        if (tenantId is null) by.RequireAllTenants(what);
+        else await tenants.GetVisibleAsync(by, tenantId);
+    }
+
+    private void RequireServer(string serverId)
+    {
+        if (!catalog.HasServer(serverId)) throw new NotFoundException($"No server '{serverId}'.");
+    }
+
+    private void RequireTool(string serverId, string toolName)
+    {
+        RequireServer(serverId);
+        if (catalog.Find(serverId, toolName) is null) throw new NotFoundException($"Server '{serverId}' has no tool '{toolName}'.");
+    }
+
+    private static void RequireReason(string? reason)
+    {
+        new RequestValidator()
+            .Check(!string.IsNullOrWhiteSpace(reason), "reason", "A reason is required: say why, for the audit and the next person on call.")
+            .Check(reason is null || reason.Length <= 500, "reason", "Keep the reason under 500 characters.")
+            .ThrowIfInvalid();
+    }
+}
+
+internal sealed record ServerView(string ServerId, string Mode, IReadOnlyList<ToolView> Tools);
+
+internal sealed record ToolView(string Name, string PublicName, string Classification, string DeclaredClassification);
