@@ -26,9 +26,18 @@ public sealed class ArgumentSchema
         return Compile(JsonSerializer.SerializeToElement(node));
     }
 
-    /// <summary>Compiles a schema exactly as given. Throws <see cref="JsonSchemaException"/> or <see cref="JsonException"/> if it is not one.</summary>
-    public static ArgumentSchema Compile(JsonElement schema) =>
-        new(JsonSchema.Build(schema, new BuildOptions { SchemaRegistry = new SchemaRegistry() }));
+    /// <summary>
+    /// Compiles a schema. Its regular expressions are read as JSON Schema says, with ECMA-262 meaning:
+    /// there <c>$</c> is the end of input, while .NET's <c>$</c> also matches before a final newline, which
+    /// would let an id with a trailing newline through a pattern ending in <c>$</c>.
+    /// Throws <see cref="JsonSchemaException"/> or <see cref="JsonException"/> if it is not a schema.
+    /// </summary>
+    public static ArgumentSchema Compile(JsonElement schema)
+    {
+        var node = JsonNode.Parse(schema.GetRawText());
+        EcmaPatterns.Rewrite(node);
+        return new(JsonSchema.Build(JsonSerializer.SerializeToElement(node), new BuildOptions { SchemaRegistry = new SchemaRegistry() }));
+    }
 
     /// <summary>Checks that a text is a JSON Schema object this validator can compile; returns the problem, or null.</summary>
     public static string? Check(string schemaJson)

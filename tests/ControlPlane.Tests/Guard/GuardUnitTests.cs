@@ -208,3 +208,15 @@ internal static class Tokens
     public static AgentToken Valid(string tenant, string agent) =>
         new("tok1", tenant, agent, null, [], [1, 2, 3], DateTimeOffset.UnixEpoch, DateTimeOffset.MaxValue, null, "test");
 }
+
+public sealed class EcmaPatternTests
+{
+    [Theory]
+    [InlineData("^a$", @"^a\z")]
+    [InlineData(@"^a\$", @"^a\$")]
+    [InlineData("^[$]+$", @"^[$]+\z")]
+    [InlineData("^(a|b$)", @"^(a|b\z)")]
+    [InlineData("no anchors", "no anchors")]
+    public void Dollar_means_end_of_input_as_in_ECMA_262(string pattern, string expected) =>
+        Assert.Equal(expected, ControlPlane.Guard.Schemas.EcmaPatterns.Translate(pattern));
+}
