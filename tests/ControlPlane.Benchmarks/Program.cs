@@ -4,6 +4,10 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using ControlPlane.Benchmarks;
+using ControlPlane.Guard.Authentication;
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.Pipeline;
+using ControlPlane.Guard.Pipeline.Steps;
 using ControlPlane.Guard.State;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -25,6 +29,7 @@ try
 {
     await using var first = await BenchHost.StartAsync(Path.Combine(root, "data"));
     if (mode is "all" or "propagation") await PropagationAsync(first, quick ? 100 : 500);
+    if (mode is "all" or "guard") await GuardStepsAsync(first, quick ? 200_000 : 1_000_000);
     if (mode is "all" or "throughput") await ThroughputAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
 }
 finally
@@ -113,6 +118,51 @@ async Task ThroughputAsync(BenchHost host, TimeSpan duration)
     }
 
     Print("");
+}
+
+// The guard in-process, without HTTP or MCP: each step alone and the whole pipeline, on the real
+// services of a running host, for a read call with valid arguments by the demo token.
+async Task GuardStepsAsync(BenchHost host, int iterations)
+{
+    var services = host.Services;
+    var (_, granted) = await services.GetRequiredService<AgentTokenValidator>().ValidateAsync(host.Credentials.AgentToken, CancellationToken.None);
+    var tool = services.GetRequiredService<ToolCatalog>().Find(null, "lookup_customer_by_email")!;
+    var arguments = new Dictionary<string, JsonElement> { ["email"] = JsonSerializer.SerializeToElement("ada@example.com") };
+    var call = new GuardCall(new CallIdentity("demo", "demo-agent", "demo-user", "bench-session", tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
+
+    Print($"## Guard steps in-process ({iterations:N0} calls each, read tool, valid arguments)");
+    Print("");
+    Print("| step | ns/call | bytes allocated/call |");
+    Print("|---|---|---|");
+    var pipeline = services.GetRequiredService<GuardPipeline>();
+    IGuardStep[] steps =
+    [
+        services.GetRequiredService<KillSwitchStep>(), services.GetRequiredService<AuthenticationStep>(), services.GetRequiredService<ScopeStep>(),
+        services.GetRequiredService<ModeStep>(), services.GetRequiredService<SchemaStep>(),
+    ];
+    foreach (var step in steps) Print(Measure(step.Name, () => step.CheckAsync(call, CancellationToken.None)));
+    Print(Measure("whole pipeline", () => pipeline.EvaluateAsync(call, CancellationToken.None)));
+
+    var validator = services.GetRequiredService<AgentTokenValidator>();
+    Print(Measure("token check (HTTP authentication, cached record)", async () => { await validator.ValidateAsync(host.Credentials.AgentToken, CancellationToken.None); return null; }));
+    Print("");
+
+    string Measure(string name, Func<ValueTask<Refusal?>> run)
+    {
+        // Warm up past tiered compilation, so the figure is the steady state.
+        for (var i = 0; i < iterations / 2; i++) run().AsTask().GetAwaiter().GetResult();
+        var bytes = GC.GetAllocatedBytesForCurrentThread();
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < iterations; i++)
+        {
+            var pending = run();
+            if (!pending.IsCompletedSuccessfully) pending.AsTask().GetAwaiter().GetResult();
+        }
+
+        var ns = Stopwatch.GetElapsedTime(started).TotalNanoseconds / iterations;
+        var allocated = (GC.GetAllocatedBytesForCurrentThread() - bytes) / (double)iterations;
+        return string.Create(CultureInfo.InvariantCulture, $"| {name} | {ns:0} | {allocated:0} |");
+    }
 }
 
 static long SpinUntil(Func<bool> condition, long started)
