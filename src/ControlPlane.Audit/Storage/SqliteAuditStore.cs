@@ -1,0 +1,377 @@
+using System.Data;
+using System.Runtime.CompilerServices;
+using ControlPlane.Audit.Model;
+using Microsoft.Data.Sqlite;
+
+namespace ControlPlane.Audit.Storage;
+
+/// <summary>
+/// The audit trail in one SQLite file: the embedded default for a single node (or several processes on one machine).
+/// </summary>
+/// <remarks>
+/// Every append is one <c>BEGIN IMMEDIATE</c> transaction, which takes the file's write lock before the heads are read,
+/// so appenders in any process are serialised and each continues the chain from the head the previous one left.
+/// A duplicate entry id (already stored, or twice in the batch) violates the id's UNIQUE constraint: the whole batch
+/// rolls back and the <see cref="SqliteException"/> propagates. Microsoft.Data.Sqlite's async methods run
+/// synchronously; that is acceptable for a local file written in group-committed batches.
+/// </remarks>
+public sealed class SqliteAuditStore : IAuditStore
+{
+    // busy_timeout makes a second writer wait for the lock inside SQLite rather than fail with SQLITE_BUSY.
+    // synchronous=FULL fsyncs the WAL on every commit: an acknowledged audit batch must survive power loss.
+    // Both are per connection, hence applied on every open.
+    private const string ConnectionPragmasSql = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+
+    private const string SelectHeadSql = "SELECT seq, hash FROM audit_heads WHERE tenant_id = @tenant_id;";
+
+    private const string UpsertHeadSql = """
+        INSERT INTO audit_heads (tenant_id, seq, hash) VALUES (@tenant_id, @seq, @hash)
+        ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash;
+        """;
+
+    private const string InsertSql = $"""
+        INSERT INTO audit_records ({AuditRows.Columns}) VALUES (
+            @tenant_id, @seq, @id, @ts, @agent_id, @user_id, @session_id, @token_id, @kind, @server, @tool, @arguments, @arguments_hash,
+            @decision, @code, @outcome, @error_type, @result_hash, @result_size, @latency_ms, @confirmation_id, @silo, @detail, @prev_hash, @hash);
+        """;
+
+    private const string SelectAnchorSql = "SELECT seq, hash FROM audit_anchors WHERE tenant_id = @tenant_id;";
+
+    private const string SelectChainSql = $"SELECT {AuditRows.Columns} FROM audit_records WHERE tenant_id = @tenant_id ORDER BY seq;";
+
+    // The last record to purge is the highest seq among rows older than the cutoff; everything up to it goes,
+    // so the retained chain stays contiguous even where timestamps from several silos interleave.
+    private const string SelectPurgeEndSql = """
+        SELECT seq, hash FROM audit_records
+        WHERE tenant_id = @tenant_id AND seq = (SELECT max(seq) FROM audit_records WHERE tenant_id = @tenant_id AND ts < @before);
+        """;
+
+    private const string UpsertAnchorSql = """
+        INSERT INTO audit_anchors (tenant_id, seq, hash) VALUES (@tenant_id, @seq, @hash)
+        ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash;
+        """;
+
+    private const string DeleteUpToSql = "DELETE FROM audit_records WHERE tenant_id = @tenant_id AND seq <= @seq;";
+
+    private readonly string _connectionString;
+
+    /// <param name="databasePath">The database file; it and its directory are created if missing.</param>
+    public SqliteAuditStore(string databasePath)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
+
+        // Resolved once so a later change of working directory cannot point the store at another file.
+        DatabasePath = Path.GetFullPath(databasePath);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+        }.ToString();
+    }
+
+    public string DatabasePath { get; }
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+
+        // WAL lets readers (queries, exports, verify) run alongside the single writer. The mode is stored in the
+        // file, so setting it once here is enough; it cannot be changed inside a transaction.
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "PRAGMA journal_mode = WAL;";
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await AuditMigrator.MigrateAsync(connection, AuditDialect.Sqlite, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<AuditRecord>> AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken)
+    {
+        AuditRows.Validate(entries);
+        if (entries.Count == 0)
+        {
+            return [];
+        }
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+
+        var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
+        await using (var select = Command(connection, transaction, SelectHeadSql))
+        {
+            var tenant = select.Parameters.Add("@tenant_id", SqliteType.Text);
+            foreach (var entry in entries)
+            {
+                if (heads.ContainsKey(entry.TenantId))
+                {
+                    continue;
+                }
+
+                tenant.Value = entry.TenantId;
+                await using var reader = await select.ExecuteReaderAsync(CommandBehavior.SingleRow, cancellationToken);
+                heads[entry.TenantId] = await reader.ReadAsync(cancellationToken)
+                    ? new ChainLink(reader.GetInt64(0), reader.GetString(1))
+                    : new ChainLink(0, AuditChain.Genesis);
+            }
+        }
+
+        var records = new AuditRecord[entries.Count];
+        await using (var insert = Command(connection, transaction, InsertSql))
+        {
+            var p = InsertParameters(insert);
+            for (var i = 0; i < entries.Count; i++)
+            {
+                var entry = entries[i] with { Timestamp = AuditChain.Normalize(entries[i].Timestamp) };
+                var head = heads[entry.TenantId];
+                var sequence = head.Sequence + 1;
+                var hash = AuditChain.ComputeHash(entry, sequence, head.Hash);
+                records[i] = new AuditRecord(entry, sequence, head.Hash, hash);
+                heads[entry.TenantId] = new ChainLink(sequence, hash);
+
+                Bind(p, records[i]);
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        await using (var upsert = Command(connection, transaction, UpsertHeadSql))
+        {
+            var tenant = upsert.Parameters.Add("@tenant_id", SqliteType.Text);
+            var seq = upsert.Parameters.Add("@seq", SqliteType.Integer);
+            var hash = upsert.Parameters.Add("@hash", SqliteType.Text);
+            foreach (var (tenantId, head) in heads)
+            {
+                tenant.Value = tenantId;
+                seq.Value = head.Sequence;
+                hash.Value = head.Hash;
+                await upsert.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return records;
+    }
+
+    public async Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var after = query.Cursor is { } cursor ? AuditCursor.Decode(cursor) : (AuditCursor?)null;
+        if (AuditFilter.MatchesNothing(query))
+        {
+            return new AuditPage([], null);
+        }
+
+        var limit = AuditFilter.ClampLimit(query.Limit);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var where = AuditFilter.Where(command, AuditDialect.Sqlite, query, after);
+        // One row more than the page tells whether another page exists without a second query.
+        command.CommandText = $"SELECT {AuditRows.Columns} FROM audit_records {where} {AuditRows.NewestFirst} LIMIT @limit;";
+        command.Parameters.Add("@limit", SqliteType.Integer).Value = limit + 1;
+
+        var items = new List<AuditRecord>(Math.Min(limit + 1, 128));
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                items.Add(AuditRows.Read(reader, AuditDialect.Sqlite));
+            }
+        }
+
+        if (items.Count <= limit)
+        {
+            return new AuditPage(items, null);
+        }
+
+        items.RemoveAt(limit);
+        var last = items[^1];
+        return new AuditPage(items, new AuditCursor(AuditRows.ToUnixMicros(last.Entry.Timestamp), last.Entry.TenantId, last.Sequence).Encode());
+    }
+
+    public async IAsyncEnumerable<AuditRecord> ExportAsync(AuditQuery query, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (AuditFilter.MatchesNothing(query))
+        {
+            yield break;
+        }
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // WAL gives the reader a stable snapshot for as long as it is open, without blocking appenders.
+        command.CommandText = $"SELECT {AuditRows.Columns} FROM audit_records {AuditFilter.Where(command, AuditDialect.Sqlite, query, null)} {AuditRows.NewestFirst};";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            yield return AuditRows.Read(reader, AuditDialect.Sqlite);
+        }
+    }
+
+    public async Task<ChainVerification> VerifyAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tenantId);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        // A deferred (read) transaction: anchor, records and head all come from one WAL snapshot, so a purge or an
+        // append committing meanwhile cannot make an intact chain look broken.
+        await using var transaction = connection.BeginTransaction(deferred: true);
+
+        var anchor = await ReadLinkAsync(connection, transaction, SelectAnchorSql, tenantId, cancellationToken);
+        var verifier = new ChainVerifier(anchor);
+        await using (var command = Command(connection, transaction, SelectChainSql))
+        {
+            command.Parameters.Add("@tenant_id", SqliteType.Text).Value = tenantId;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                if (!verifier.Check(AuditRows.Read(reader, AuditDialect.Sqlite)))
+                {
+                    break;
+                }
+            }
+        }
+
+        var head = await ReadLinkAsync(connection, transaction, SelectHeadSql, tenantId, cancellationToken);
+        return verifier.Finish(head);
+    }
+
+    public async Task<long> PurgeAsync(string tenantId, DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tenantId);
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+
+        ChainLink? end;
+        await using (var select = Command(connection, transaction, SelectPurgeEndSql))
+        {
+            select.Parameters.Add("@tenant_id", SqliteType.Text).Value = tenantId;
+            select.Parameters.Add("@before", SqliteType.Integer).Value = AuditRows.ToUnixMicros(before);
+            await using var reader = await select.ExecuteReaderAsync(CommandBehavior.SingleRow, cancellationToken);
+            end = await reader.ReadAsync(cancellationToken) ? new ChainLink(reader.GetInt64(0), reader.GetString(1)) : null;
+        }
+
+        if (end is not { } last)
+        {
+            return 0;
+        }
+
+        await using (var anchor = Command(connection, transaction, UpsertAnchorSql))
+        {
+            anchor.Parameters.Add("@tenant_id", SqliteType.Text).Value = tenantId;
+            anchor.Parameters.Add("@seq", SqliteType.Integer).Value = last.Sequence;
+            anchor.Parameters.Add("@hash", SqliteType.Text).Value = last.Hash;
+            await anchor.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        long deleted;
+        await using (var delete = Command(connection, transaction, DeleteUpToSql))
+        {
+            delete.Parameters.Add("@tenant_id", SqliteType.Text).Value = tenantId;
+            delete.Parameters.Add("@seq", SqliteType.Integer).Value = last.Sequence;
+            deleted = await delete.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
+    }
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            await using var connection = await OpenAsync(timeout.Token);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT 1;";
+            command.CommandTimeout = 2;
+            return Convert.ToInt64(await command.ExecuteScalarAsync(timeout.Token), System.Globalization.CultureInfo.InvariantCulture) == 1;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Any failure (missing directory, corrupt or locked file) means "not healthy", not an error for the caller.
+            return false;
+        }
+    }
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(DatabasePath);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            await using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = ConnectionPragmasSql;
+            await pragmas.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command;
+    }
+
+    private static async Task<ChainLink?> ReadLinkAsync(SqliteConnection connection, SqliteTransaction transaction, string sql, string tenantId, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, sql);
+        command.Parameters.Add("@tenant_id", SqliteType.Text).Value = tenantId;
+        await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? new ChainLink(reader.GetInt64(0), reader.GetString(1)) : null;
+    }
+
+    private static SqliteParameter[] InsertParameters(SqliteCommand command)
+    {
+        (string Name, SqliteType Type)[] columns =
+        [
+            ("@tenant_id", SqliteType.Text), ("@seq", SqliteType.Integer), ("@id", SqliteType.Text), ("@ts", SqliteType.Integer),
+            ("@agent_id", SqliteType.Text), ("@user_id", SqliteType.Text), ("@session_id", SqliteType.Text), ("@token_id", SqliteType.Text),
+            ("@kind", SqliteType.Text), ("@server", SqliteType.Text), ("@tool", SqliteType.Text), ("@arguments", SqliteType.Text),
+            ("@arguments_hash", SqliteType.Text), ("@decision", SqliteType.Text), ("@code", SqliteType.Text), ("@outcome", SqliteType.Text),
+            ("@error_type", SqliteType.Text), ("@result_hash", SqliteType.Text), ("@result_size", SqliteType.Integer), ("@latency_ms", SqliteType.Real),
+            ("@confirmation_id", SqliteType.Text), ("@silo", SqliteType.Text), ("@detail", SqliteType.Text), ("@prev_hash", SqliteType.Text),
+            ("@hash", SqliteType.Text),
+        ];
+
+        var parameters = new SqliteParameter[columns.Length];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            parameters[i] = command.Parameters.Add(columns[i].Name, columns[i].Type);
+        }
+
+        return parameters;
+    }
+
+    // Same order as InsertParameters (and AuditRows.Columns).
+    private static void Bind(SqliteParameter[] p, AuditRecord record)
+    {
+        var e = record.Entry;
+        object?[] values =
+        [
+            e.TenantId, record.Sequence, e.Id, AuditRows.ToUnixMicros(e.Timestamp), e.AgentId, e.UserId, e.SessionId, e.TokenId,
+            e.Kind, e.Server, e.Tool, e.Arguments, e.ArgumentsHash, e.Decision, e.Code, e.Outcome, e.ErrorType, e.ResultHash,
+            e.ResultSize, e.LatencyMs, e.ConfirmationId, e.Silo, e.Detail, record.PreviousHash, record.Hash,
+        ];
+
+        for (var i = 0; i < values.Length; i++)
+        {
+            p[i].Value = values[i] ?? DBNull.Value;
+        }
+    }
+}
