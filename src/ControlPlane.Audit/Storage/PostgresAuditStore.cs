@@ -1,0 +1,394 @@
+using System.Data;
+using System.Runtime.CompilerServices;
+using ControlPlane.Audit.Model;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace ControlPlane.Audit.Storage;
+
+/// <summary>
+/// The audit trail in PostgreSQL: the production store, shared by every silo of a cluster.
+/// </summary>
+/// <remarks>
+/// An append locks the heads of the tenants in its batch (in tenant order, so two batches never wait on each other
+/// in a cycle), continues each chain from its head, writes all rows with one statement and moves the heads, all in
+/// one transaction: appends to one tenant are serialised across silos, appends to different tenants run in parallel.
+/// A duplicate entry id (already stored, or twice in the batch) violates the id's UNIQUE constraint: the whole batch
+/// rolls back and the <see cref="PostgresException"/> (SQL state 23505) propagates, so a retried batch is never
+/// recorded twice.
+/// </remarks>
+public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposable
+{
+    // New tenants get a genesis head first so that every tenant in the batch has a row to lock. Sorted, so that
+    // two batches creating the same new tenants insert (and so wait on) them in the same order.
+    private const string EnsureHeadsSql = """
+        INSERT INTO audit_heads (tenant_id, seq, hash)
+        SELECT t, 0, $2 FROM unnest($1::text[]) AS t ORDER BY t COLLATE "C"
+        ON CONFLICT (tenant_id) DO NOTHING
+        """;
+
+    private const string LockHeadsSql = "SELECT tenant_id, seq, hash FROM audit_heads WHERE tenant_id = ANY($1) ORDER BY tenant_id FOR UPDATE";
+
+    // One statement for the whole batch: each array is a column, unnest zips them into rows.
+    private const string InsertSql = $"""
+        INSERT INTO audit_records ({AuditRows.Columns})
+        SELECT * FROM unnest(
+            $1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+            $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
+            $19::bigint[], $20::double precision[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[])
+        """;
+
+    private const string MoveHeadsSql = """
+        UPDATE audit_heads AS h SET seq = v.seq, hash = v.hash
+        FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v (tenant_id, seq, hash)
+        WHERE h.tenant_id = v.tenant_id
+        """;
+
+    private const string SelectHeadSql = "SELECT seq, hash FROM audit_heads WHERE tenant_id = $1";
+
+    private const string SelectAnchorSql = "SELECT seq, hash FROM audit_anchors WHERE tenant_id = $1";
+
+    private const string SelectChainSql = $"SELECT {AuditRows.Columns} FROM audit_records WHERE tenant_id = $1 ORDER BY seq";
+
+    // Purges of one tenant are serialised so that an older cutoff can never overwrite a newer anchor. An advisory
+    // lock rather than the head row, so appends to the tenant carry on while a large purge deletes.
+    private const string LockPurgeSql = "SELECT pg_advisory_xact_lock(hashtextextended('controlplane.audit.purge:' || $1, 0))";
+
+    // The last record to purge is the highest seq among rows older than the cutoff; everything up to it goes,
+    // so the retained chain stays contiguous even where timestamps from several silos interleave.
+    private const string SelectPurgeEndSql = """
+        SELECT seq, hash FROM audit_records
+        WHERE tenant_id = $1 AND seq = (SELECT max(seq) FROM audit_records WHERE tenant_id = $1 AND ts < $2)
+        """;
+
+    private const string UpsertAnchorSql = """
+        INSERT INTO audit_anchors (tenant_id, seq, hash) VALUES ($1, $2, $3)
+        ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+        """;
+
+    private const string DeleteUpToSql = "DELETE FROM audit_records WHERE tenant_id = $1 AND seq <= $2";
+
+    private readonly NpgsqlDataSource _dataSource;
+
+    /// <param name="connectionString">An Npgsql connection string for the audit database.</param>
+    public PostgresAuditStore(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await AuditMigrator.MigrateAsync(connection, AuditDialect.PostgreSql, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<AuditRecord>> AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken)
+    {
+        AuditRows.Validate(entries);
+        if (entries.Count == 0)
+        {
+            return [];
+        }
+
+        var tenants = entries.Select(e => e.TenantId).Distinct(StringComparer.Ordinal).ToArray();
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            batch.BatchCommands.Add(Command(EnsureHeadsSql, Array(tenants, NpgsqlDbType.Text), Value(AuditChain.Genesis)));
+            batch.BatchCommands.Add(Command(LockHeadsSql, Array(tenants, NpgsqlDbType.Text)));
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                heads[reader.GetString(0)] = new ChainLink(reader.GetInt64(1), reader.GetString(2));
+            }
+        }
+
+        if (heads.Count != tenants.Length)
+        {
+            throw new InvalidOperationException("Could not lock the chain head of every tenant in the batch.");
+        }
+
+        var n = entries.Count;
+        var records = new AuditRecord[n];
+        var c = new Columns(n);
+        for (var i = 0; i < n; i++)
+        {
+            var entry = entries[i] with { Timestamp = AuditChain.Normalize(entries[i].Timestamp) };
+            var head = heads[entry.TenantId];
+            var sequence = head.Sequence + 1;
+            var hash = AuditChain.ComputeHash(entry, sequence, head.Hash);
+            records[i] = new AuditRecord(entry, sequence, head.Hash, hash);
+            heads[entry.TenantId] = new ChainLink(sequence, hash);
+            c.Set(i, records[i]);
+        }
+
+        var headTenants = new string[heads.Count];
+        var headSequences = new long[heads.Count];
+        var headHashes = new string[heads.Count];
+        var h = 0;
+        foreach (var (tenantId, head) in heads)
+        {
+            headTenants[h] = tenantId;
+            headSequences[h] = head.Sequence;
+            headHashes[h] = head.Hash;
+            h++;
+        }
+
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            batch.BatchCommands.Add(c.InsertCommand());
+            batch.BatchCommands.Add(Command(
+                MoveHeadsSql,
+                Array(headTenants, NpgsqlDbType.Text),
+                Array(headSequences, NpgsqlDbType.Bigint),
+                Array(headHashes, NpgsqlDbType.Text)));
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return records;
+    }
+
+    public async Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var after = query.Cursor is { } cursor ? AuditCursor.Decode(cursor) : (AuditCursor?)null;
+        if (AuditFilter.MatchesNothing(query))
+        {
+            return new AuditPage([], null);
+        }
+
+        var limit = AuditFilter.ClampLimit(query.Limit);
+        await using var command = _dataSource.CreateCommand();
+        var where = AuditFilter.Where(command, AuditDialect.PostgreSql, query, after);
+        // One row more than the page tells whether another page exists without a second query.
+        command.CommandText = $"SELECT {AuditRows.Columns} FROM audit_records {where} {AuditRows.NewestFirst} LIMIT @limit";
+        command.Parameters.AddWithValue("@limit", limit + 1);
+
+        var items = new List<AuditRecord>(Math.Min(limit + 1, 128));
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                items.Add(AuditRows.Read(reader, AuditDialect.PostgreSql));
+            }
+        }
+
+        if (items.Count <= limit)
+        {
+            return new AuditPage(items, null);
+        }
+
+        items.RemoveAt(limit);
+        var last = items[^1];
+        return new AuditPage(items, new AuditCursor(AuditRows.ToUnixMicros(last.Entry.Timestamp), last.Entry.TenantId, last.Sequence).Encode());
+    }
+
+    public async IAsyncEnumerable<AuditRecord> ExportAsync(AuditQuery query, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (AuditFilter.MatchesNothing(query))
+        {
+            yield break;
+        }
+
+        await using var command = _dataSource.CreateCommand();
+        // Npgsql hands rows over as they arrive, so memory stays flat however large the export.
+        command.CommandText = $"SELECT {AuditRows.Columns} FROM audit_records {AuditFilter.Where(command, AuditDialect.PostgreSql, query, null)} {AuditRows.NewestFirst}";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            yield return AuditRows.Read(reader, AuditDialect.PostgreSql);
+        }
+    }
+
+    public async Task<ChainVerification> VerifyAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tenantId);
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        // One snapshot for anchor, records and head, so a purge or an append committing meanwhile cannot make an
+        // intact chain look broken.
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+
+        var anchor = await ReadLinkAsync(connection, transaction, SelectAnchorSql, tenantId, cancellationToken);
+        var verifier = new ChainVerifier(anchor);
+        await using (var command = new NpgsqlCommand(SelectChainSql, connection, transaction))
+        {
+            command.Parameters.Add(Value(tenantId));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                if (!verifier.Check(AuditRows.Read(reader, AuditDialect.PostgreSql)))
+                {
+                    break;
+                }
+            }
+        }
+
+        var head = await ReadLinkAsync(connection, transaction, SelectHeadSql, tenantId, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return verifier.Finish(head);
+    }
+
+    public async Task<long> PurgeAsync(string tenantId, DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tenantId);
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        await using (var lockCommand = new NpgsqlCommand(LockPurgeSql, connection, transaction))
+        {
+            lockCommand.Parameters.Add(Value(tenantId));
+            await lockCommand.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        ChainLink? end;
+        await using (var select = new NpgsqlCommand(SelectPurgeEndSql, connection, transaction))
+        {
+            select.Parameters.Add(Value(tenantId));
+            select.Parameters.Add(Value(AuditChain.Normalize(before)));
+            await using var reader = await select.ExecuteReaderAsync(CommandBehavior.SingleRow, cancellationToken);
+            end = await reader.ReadAsync(cancellationToken) ? new ChainLink(reader.GetInt64(0), reader.GetString(1)) : null;
+        }
+
+        if (end is not { } last)
+        {
+            return 0;
+        }
+
+        long deleted;
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            batch.BatchCommands.Add(Command(UpsertAnchorSql, Value(tenantId), Value(last.Sequence), Value(last.Hash)));
+            var delete = Command(DeleteUpToSql, Value(tenantId), Value(last.Sequence));
+            batch.BatchCommands.Add(delete);
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+            deleted = delete.RecordsAffected;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
+    }
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            await using var command = _dataSource.CreateCommand("SELECT 1");
+            command.CommandTimeout = 2;
+            return await command.ExecuteScalarAsync(timeout.Token) is 1;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Any failure (server down, network, authentication) means "not healthy", not an error for the caller.
+            return false;
+        }
+    }
+
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    public void Dispose() => _dataSource.Dispose();
+
+    private static async Task<ChainLink?> ReadLinkAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string tenantId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.Add(Value(tenantId));
+        await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? new ChainLink(reader.GetInt64(0), reader.GetString(1)) : null;
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        command.Parameters.AddRange(parameters);
+        return command;
+    }
+
+    // Positional ($n) parameters: no SQL rewriting, and the statements stay prepared-statement friendly.
+    private static NpgsqlParameter<T> Value<T>(T value) => new() { TypedValue = value };
+
+    private static NpgsqlParameter<T[]> Array<T>(T[] values, NpgsqlDbType elementType) =>
+        new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | elementType };
+
+    /// <summary>The batch laid out column by column, for the unnest insert.</summary>
+    private sealed class Columns(int count)
+    {
+        private readonly string[] _tenantId = new string[count];
+        private readonly long[] _seq = new long[count];
+        private readonly string[] _id = new string[count];
+        private readonly DateTimeOffset[] _ts = new DateTimeOffset[count];
+        private readonly string?[] _agentId = new string?[count];
+        private readonly string?[] _userId = new string?[count];
+        private readonly string?[] _sessionId = new string?[count];
+        private readonly string?[] _tokenId = new string?[count];
+        private readonly string[] _kind = new string[count];
+        private readonly string?[] _server = new string?[count];
+        private readonly string?[] _tool = new string?[count];
+        private readonly string?[] _arguments = new string?[count];
+        private readonly string?[] _argumentsHash = new string?[count];
+        private readonly string[] _decision = new string[count];
+        private readonly string?[] _code = new string?[count];
+        private readonly string[] _outcome = new string[count];
+        private readonly string?[] _errorType = new string?[count];
+        private readonly string?[] _resultHash = new string?[count];
+        private readonly long?[] _resultSize = new long?[count];
+        private readonly double?[] _latencyMs = new double?[count];
+        private readonly string?[] _confirmationId = new string?[count];
+        private readonly string?[] _silo = new string?[count];
+        private readonly string?[] _detail = new string?[count];
+        private readonly string[] _prevHash = new string[count];
+        private readonly string[] _hash = new string[count];
+
+        public void Set(int i, AuditRecord record)
+        {
+            var e = record.Entry;
+            _tenantId[i] = e.TenantId;
+            _seq[i] = record.Sequence;
+            _id[i] = e.Id;
+            _ts[i] = e.Timestamp;
+            _agentId[i] = e.AgentId;
+            _userId[i] = e.UserId;
+            _sessionId[i] = e.SessionId;
+            _tokenId[i] = e.TokenId;
+            _kind[i] = e.Kind;
+            _server[i] = e.Server;
+            _tool[i] = e.Tool;
+            _arguments[i] = e.Arguments;
+            _argumentsHash[i] = e.ArgumentsHash;
+            _decision[i] = e.Decision;
+            _code[i] = e.Code;
+            _outcome[i] = e.Outcome;
+            _errorType[i] = e.ErrorType;
+            _resultHash[i] = e.ResultHash;
+            _resultSize[i] = e.ResultSize;
+            _latencyMs[i] = e.LatencyMs;
+            _confirmationId[i] = e.ConfirmationId;
+            _silo[i] = e.Silo;
+            _detail[i] = e.Detail;
+            _prevHash[i] = record.PreviousHash;
+            _hash[i] = record.Hash;
+        }
+
+        // Same order as AuditRows.Columns.
+        public NpgsqlBatchCommand InsertCommand() => Command(
+            InsertSql,
+            Array(_tenantId, NpgsqlDbType.Text), Array(_seq, NpgsqlDbType.Bigint), Array(_id, NpgsqlDbType.Text),
+            Array(_ts, NpgsqlDbType.TimestampTz), Array(_agentId, NpgsqlDbType.Text), Array(_userId, NpgsqlDbType.Text),
+            Array(_sessionId, NpgsqlDbType.Text), Array(_tokenId, NpgsqlDbType.Text), Array(_kind, NpgsqlDbType.Text),
+            Array(_server, NpgsqlDbType.Text), Array(_tool, NpgsqlDbType.Text), Array(_arguments, NpgsqlDbType.Text),
+            Array(_argumentsHash, NpgsqlDbType.Text), Array(_decision, NpgsqlDbType.Text), Array(_code, NpgsqlDbType.Text),
+            Array(_outcome, NpgsqlDbType.Text), Array(_errorType, NpgsqlDbType.Text), Array(_resultHash, NpgsqlDbType.Text),
+            Array(_resultSize, NpgsqlDbType.Bigint), Array(_latencyMs, NpgsqlDbType.Double), Array(_confirmationId, NpgsqlDbType.Text),
+            Array(_silo, NpgsqlDbType.Text), Array(_detail, NpgsqlDbType.Text), Array(_prevHash, NpgsqlDbType.Text),
+            Array(_hash, NpgsqlDbType.Text));
+    }
+}
