@@ -1,0 +1,100 @@
+using ControlPlane.Audit.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace ControlPlane.Tests.Audit;
+
+/// <summary>The audit store contract on SQLite: a fresh file per test, in a directory the store has to create.</summary>
+public sealed class SqliteAuditStoreTests : AuditStoreContractTests
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "controlplane-tests", "audit-" + Guid.NewGuid().ToString("N"));
+    private readonly SqliteTestDatabase _database;
+
+    public SqliteAuditStoreTests()
+    {
+        _database = new SqliteTestDatabase(Path.Combine(_root, "a", "audit.db"));
+    }
+
+    protected override AuditTestDatabase Database => _database;
+
+    protected override Task<AuditTestDatabase> CreateEmptyDatabaseAsync() =>
+        Task.FromResult<AuditTestDatabase>(new SqliteTestDatabase(Path.Combine(_root, Guid.NewGuid().ToString("N"), "audit.db")));
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        // Pooled connections keep the files open; release them so the directory can be deleted on every OS.
+        SqliteConnection.ClearAllPools();
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_store_creates_the_directory_and_uses_wal()
+    {
+        Assert.True(File.Exists(Path.Combine(_root, "a", "audit.db")));
+        var mode = Assert.Single(await Database.QueryAsync("PRAGMA journal_mode"));
+        Assert.Equal("wal", mode[0]);
+    }
+
+    [Fact]
+    public async Task Ping_is_false_when_the_file_cannot_be_opened()
+    {
+        // A directory where the database file should be: opening it fails.
+        var path = Path.Combine(_root, "not-a-file");
+        Directory.CreateDirectory(path);
+        Assert.False(await new SqliteAuditStore(path).PingAsync(CancellationToken.None));
+    }
+
+    private sealed class SqliteTestDatabase(string path) : AuditTestDatabase
+    {
+        public override IAuditStore CreateStore() => new SqliteAuditStore(path);
+
+        public override async Task<int> ExecuteAsync(string sql, params (string Name, object Value)[] parameters)
+        {
+            await using var connection = await OpenAsync();
+            await using var command = Command(connection, sql, parameters);
+            return await command.ExecuteNonQueryAsync();
+        }
+
+        public override async Task<List<object?[]>> QueryAsync(string sql, params (string Name, object Value)[] parameters)
+        {
+            await using var connection = await OpenAsync();
+            await using var command = Command(connection, sql, parameters);
+            await using var reader = await command.ExecuteReaderAsync();
+            var rows = new List<object?[]>();
+            while (await reader.ReadAsync())
+            {
+                var row = new object?[reader.FieldCount];
+                for (var i = 0; i < row.Length; i++)
+                {
+                    row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                }
+
+                rows.Add(row);
+            }
+
+            return rows;
+        }
+
+        private async Task<SqliteConnection> OpenAsync()
+        {
+            var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, DefaultTimeout = 30 }.ToString());
+            await connection.OpenAsync();
+            return connection;
+        }
+
+        private static SqliteCommand Command(SqliteConnection connection, string sql, (string Name, object Value)[] parameters)
+        {
+            var command = connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters)
+            {
+                command.Parameters.AddWithValue(name, value);
+            }
+
+            return command;
+        }
+    }
+}
