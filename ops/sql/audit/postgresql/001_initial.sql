@@ -7,18 +7,20 @@
 -- the precision the chain hashes, so a record re-hashes identically after a round trip.
 -- tenant_id uses the "C" collation: byte order is the same on every server whatever its locale, which keeps
 -- the sort order (and so the paging cursor) and the order appenders lock tenant heads in stable and cheap.
+-- The other indexed text columns are only ever compared for equality, so they use "C" too: the cheapest
+-- comparison for their indexes whatever the server's locale.
 CREATE TABLE audit_records (
     tenant_id       text COLLATE "C" NOT NULL,
     seq             bigint           NOT NULL,
-    id              text             NOT NULL,
+    id              text COLLATE "C" NOT NULL,
     ts              timestamptz      NOT NULL,
-    agent_id        text,
+    agent_id        text COLLATE "C",
     user_id         text,
-    session_id      text,
+    session_id      text COLLATE "C",
     token_id        text,
     kind            text             NOT NULL,
     server          text,
-    tool            text,
+    tool            text COLLATE "C",
     arguments       text,
     arguments_hash  text,
     decision        text             NOT NULL,
