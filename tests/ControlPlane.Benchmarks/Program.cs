@@ -27,10 +27,18 @@ Print("");
 var root = Path.Combine(Path.GetTempPath(), "cp-bench-" + Guid.NewGuid().ToString("N")[..8]);
 try
 {
-    await using var first = await BenchHost.StartAsync(Path.Combine(root, "data"));
-    if (mode is "all" or "propagation") await PropagationAsync(first, quick ? 100 : 500);
-    if (mode is "all" or "guard") await GuardStepsAsync(first, quick ? 200_000 : 1_000_000);
-    if (mode is "all" or "throughput") await ThroughputAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
+    if (mode is "audit")
+    {
+        // Not part of "all": it needs a PostgreSQL server (bash ops/postgres-dev.sh) and no host.
+        await AuditThroughput.RunAsync(Print, root, quick ? 20_000 : 100_000, 500);
+    }
+    else
+    {
+        await using var first = await BenchHost.StartAsync(Path.Combine(root, "data"));
+        if (mode is "all" or "propagation") await PropagationAsync(first, quick ? 100 : 500);
+        if (mode is "all" or "guard") await GuardStepsAsync(first, quick ? 200_000 : 1_000_000);
+        if (mode is "all" or "throughput") await ThroughputAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
+    }
 }
 finally
 {
