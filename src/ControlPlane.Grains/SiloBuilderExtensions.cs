@@ -16,6 +16,8 @@ public static class SiloBuilderExtensions
     public static ISiloBuilder AddControlPlaneGrains(this ISiloBuilder silo, string databasePath)
     {
         silo.AddSqliteGrainStorage(StorageNames.ControlPlane, options => options.DatabasePath = databasePath);
+        // Reminders only schedule work (audit retention); every silo start re-registers them.
+        silo.UseInMemoryReminderService();
         return silo.AddGuardStateReceiver();
     }
 

@@ -1,3 +1,4 @@
+using ControlPlane.Guard.Auditing;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.Catalog;
 using ControlPlane.Guard.InFlight;
@@ -50,6 +51,7 @@ public static class GuardServiceCollectionExtensions
         ]));
 
         services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));
+        services.TryAddSingleton<CallAuditor>();
         services.TryAddSingleton<GuardedToolGateway>();
         return services;
     }

@@ -46,4 +46,11 @@ public interface ITenantGrain : IGrainWithStringKey
 
     [Alias("ListUsers"), AlwaysInterleave]
     Task<string[]> ListUsersAsync();
+
+    /// <summary>Days of audit records kept for this tenant; null means the deployment's default.</summary>
+    [Alias("GetAuditRetention"), AlwaysInterleave]
+    Task<int?> GetAuditRetentionAsync();
+
+    [Alias("SetAuditRetention")]
+    Task SetAuditRetentionAsync(int? days);
 }

@@ -14,6 +14,12 @@ public sealed record AuditQuery
     public DateTimeOffset? From { get; init; }
     public DateTimeOffset? To { get; init; }
 
+    /// <summary>
+    /// Intent records (kind <c>tools/call:intent</c>, outcome <c>pending</c>) are written before an action runs;
+    /// the call's own record follows. Listings leave them out unless asked.
+    /// </summary>
+    public bool IncludeIntents { get; init; }
+
     /// <summary>Opaque cursor from a previous page: continue after it.</summary>
     public string? Cursor { get; init; }
 

@@ -9,6 +9,9 @@ internal static class AuditFilter
 {
     public const int MaxLimit = 1000;
 
+    /// <summary>Records written before an action runs; left out of listings unless asked for.</summary>
+    public const string IntentKind = "tools/call:intent";
+
     public static int ClampLimit(int limit) => Math.Clamp(limit, 1, MaxLimit);
 
     /// <summary>True when the query names an empty tenant list: it can match nothing, so no SQL is needed.</summary>
@@ -49,6 +52,11 @@ internal static class AuditFilter
         Equal(command, conditions, "tool", query.Tool);
         Equal(command, conditions, "decision", query.Decision);
         Equal(command, conditions, "outcome", query.Outcome);
+        if (!query.IncludeIntents)
+        {
+            conditions.Add("kind <> @intent_kind");
+            Add(command, "@intent_kind", IntentKind);
+        }
 
         if (query.From is { } from)
         {

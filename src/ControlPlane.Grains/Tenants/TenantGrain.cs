@@ -31,6 +31,15 @@ public sealed class TenantGrain(
     public Task<string[]> ListAgentsAsync() =>
         Task.FromResult(state.State.Agents.Order(StringComparer.Ordinal).ToArray());
 
+    public Task<int?> GetAuditRetentionAsync() => Task.FromResult(state.State.AuditRetentionDays);
+
+    public async Task SetAuditRetentionAsync(int? days)
+    {
+        if (days is < 1 or > 3650) throw new ArgumentOutOfRangeException(nameof(days), "Retention is 1 to 3650 days.");
+        state.State.AuditRetentionDays = days;
+        await state.WriteOrRetireAsync(this);
+    }
+
     public Task<string[]> ListUsersAsync() =>
         Task.FromResult(state.State.Users.Order(StringComparer.Ordinal).ToArray());
 }
@@ -41,4 +50,5 @@ public sealed class TenantRecord
     [Id(0)] public Dictionary<string, AgentTokenInfo> Tokens { get; set; } = new(StringComparer.Ordinal);
     [Id(1)] public HashSet<string> Agents { get; set; } = new(StringComparer.Ordinal);
     [Id(2)] public HashSet<string> Users { get; set; } = new(StringComparer.Ordinal);
+    [Id(3)] public int? AuditRetentionDays { get; set; }
 }

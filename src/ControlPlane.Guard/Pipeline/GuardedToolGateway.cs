@@ -1,8 +1,12 @@
+using ControlPlane.Audit.Writing;
+using ControlPlane.Guard.Auditing;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.Catalog;
 using ControlPlane.Guard.InFlight;
 using ControlPlane.Guard.Pipeline.Steps;
 using ControlPlane.Guard.State;
+using ControlPlane.Refusals;
+using Microsoft.Extensions.Options;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
@@ -20,8 +24,12 @@ public sealed class GuardedToolGateway(
     InFlightCalls inFlight,
     SessionRegistry sessions,
     AgentTokenValidator tokens,
-    GuardStateCache guardState)
+    GuardStateCache guardState,
+    CallAuditor auditor,
+    IOptions<AuditOptions> auditOptions)
 {
+    private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
+
     public async ValueTask<ListToolsResult> ListToolsAsync(string? endpointServerId, RequestContext<ListToolsRequestParams> request, CancellationToken cancellationToken)
     {
         var agent = AgentOf(request);
@@ -41,6 +49,12 @@ public sealed class GuardedToolGateway(
             result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : WithOwnName(tool));
         }
 
+        if (!await TryRecordAsync(auditor.RecordListAsync(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, agent.Token.Id, endpointServerId, result.Tools.Count))
+            && readPolicy == ReadAuditPolicy.FailClosed)
+        {
+            throw new McpProtocolException("The tool list was withheld because its audit record could not be made durable; retry shortly.", McpErrorCode.InternalError);
+        }
+
         return result;
     }
 
@@ -55,18 +69,67 @@ public sealed class GuardedToolGateway(
 
         var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, tool.ServerId, tool.ToolName);
         var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments);
-        if (await guard.EvaluateAsync(call, cancellationToken) is { } refusal) return refusal.ToCallToolResult();
+        var audit = auditor.Begin(call);
 
-        using var flight = inFlight.Begin(identity, cancellationToken);
-        if (flight.KilledBy is { } killedBefore) return KillSwitchStep.Killed(killedBefore).ToCallToolResult();
+        if (await guard.EvaluateAsync(call, cancellationToken) is { } refusal)
+        {
+            // A refusal runs nothing, so it is returned even if its record cannot be written.
+            await TryRecordAsync(audit.RecordRefusalAsync(refusal));
+            return refusal.ToCallToolResult();
+        }
 
+        var isAction = guardState.Policy.IsAction(tool, identity.TenantId);
+        if (isAction && !await TryRecordAsync(audit.RecordIntentAsync()))
+        {
+            return AuditUnavailable("The action was not run because its audit record could not be made durable.");
+        }
+
+        CallToolResult result;
+        using (var flight = inFlight.Begin(identity, cancellationToken))
+        {
+            try
+            {
+                if (flight.KilledBy is not null) throw new OperationCanceledException(flight.Token);
+                result = await tool.Invoker(request, flight.Token);
+            }
+            catch (OperationCanceledException) when (flight.KilledBy is { } killedDuring)
+            {
+                await TryRecordAsync(audit.RecordFailureAsync("killed", RefusalCodes.Killed));
+                return KillSwitchStep.Killed(killedDuring).ToCallToolResult();
+            }
+            catch (Exception ex)
+            {
+                await TryRecordAsync(audit.RecordFailureAsync(ex is OperationCanceledException ? "cancelled" : ex.GetType().Name));
+                throw;
+            }
+        }
+
+        if (await TryRecordAsync(audit.RecordResultAsync(result)) || isAction || readPolicy == ReadAuditPolicy.FailOpen)
+        {
+            // An action that ran is reported as it ran: its intent is already durable.
+            return result;
+        }
+
+        return AuditUnavailable("The result was withheld because its audit record could not be made durable.");
+    }
+
+    private static CallToolResult AuditUnavailable(string what) => new Refusal(
+        RefusalCodes.AuditUnavailable,
+        what + " Retry in a little while; if it persists, tell the operators that auditing is down.")
+    {
+        RetryAfterSeconds = 5,
+    }.ToCallToolResult();
+
+    private static async Task<bool> TryRecordAsync(Task record)
+    {
         try
         {
-            return await tool.Invoker(request, flight.Token);
+            await record;
+            return true;
         }
-        catch (OperationCanceledException) when (flight.KilledBy is { } killedDuring)
+        catch (AuditUnavailableException)
         {
-            return KillSwitchStep.Killed(killedDuring).ToCallToolResult();
+            return false;
         }
     }
 

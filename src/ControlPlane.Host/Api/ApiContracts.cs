@@ -46,3 +46,5 @@ internal sealed record ServerModeRequest(string? Mode, string? Reason);
 internal sealed record ClassificationRequest(string? Classification, string? Reason, string? TenantId);
 
 internal sealed record SchemaOverrideRequest(System.Text.Json.JsonElement? Schema, string? Reason, string? TenantId);
+
+internal sealed record RetentionRequest(int? Days);

@@ -75,6 +75,13 @@ internal static class OperatorApi
             return Results.Ok(new { serverId, toolName, tenantId = Blank(body.TenantId), schema = body.Schema, active = o is not null });
         });
 
+        tenants.MapPut("/{tenantId}/audit-retention", async (string tenantId, RetentionRequest body, HttpContext http, TenantService service) =>
+        {
+            await service.SetAuditRetentionAsync(http.User.Operator(), tenantId, body.Days);
+            return new { tenantId, days = body.Days };
+        });
+
+        api.MapAuditApi();
         return app;
     }
 

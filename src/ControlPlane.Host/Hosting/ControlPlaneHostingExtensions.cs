@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Serialization;
+using ControlPlane.Audit;
 using ControlPlane.Grains;
 using ControlPlane.Guard;
 using ControlPlane.Guard.Authentication;
@@ -48,6 +49,7 @@ public static class ControlPlaneHostingExtensions
             silo.AddControlPlaneGrains(Path.Combine(dataDir, "grains.db"));
         });
 
+        builder.Services.AddControlPlaneAudit(builder.Configuration, dataDir, generateKey: settings.IsEmbedded);
         builder.Services.AddControlPlaneGuard(builder.Configuration);
         builder.Services.AddSupportDesk(Path.Combine(dataDir, "support-desk.db"));
         builder.Services.AddHostedService<SupportDeskInitializer>();
@@ -66,8 +68,10 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<TenantService>();
         builder.Services.AddSingleton<TokenService>();
         builder.Services.AddSingleton<PolicyService>();
+        builder.Services.AddSingleton<AuditService>();
         builder.Services.AddSingleton<DemoSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
+        builder.Services.AddHostedService<AuditRetentionScheduler>();
 
         builder.Services.AddProblemDetails();
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

@@ -26,6 +26,15 @@ internal sealed class TenantService(IGrainFactory grains, TimeProvider time)
         return [.. all.Where(t => by.CanSeeTenant(t.Id))];
     }
 
+    /// <summary>Sets how many days of audit records the tenant keeps (null: the deployment default).</summary>
+    public async Task SetAuditRetentionAsync(OperatorAccount by, string tenantId, int? days)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        await GetVisibleAsync(by, tenantId);
+        new RequestValidator().Check(days is null or (>= 1 and <= 3650), "days", "Between 1 and 3650 days, or null for the default.").ThrowIfInvalid();
+        await grains.GetGrain<ITenantGrain>(tenantId).SetAuditRetentionAsync(days);
+    }
+
     /// <summary>The tenant, if it exists and this operator may see it; otherwise 404 or 403.</summary>
     public async Task<TenantInfo> GetVisibleAsync(OperatorAccount by, string tenantId)
     {

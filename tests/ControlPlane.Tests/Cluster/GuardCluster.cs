@@ -1,3 +1,4 @@
+using ControlPlane.Audit;
 using ControlPlane.Grains;
 using ControlPlane.Guard;
 using ControlPlane.Guard.Catalog;
@@ -44,6 +45,7 @@ public sealed class GuardCluster : IAsyncDisposable
                 ["ControlPlane:GuardState:PollInterval"] = "00:00:00.200",
                 ["ControlPlane:GuardState:StaleAfter"] = "00:00:02",
             });
+            host.Services.AddControlPlaneAudit(host.Configuration, Path.GetDirectoryName(databasePath)!, generateKey: true);
             host.Services.AddControlPlaneGuard(host.Configuration);
             host.Services.AddSingleton<IToolSource, ClusterTools>();
         });

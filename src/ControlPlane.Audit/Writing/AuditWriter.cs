@@ -1,0 +1,130 @@
+using System.Threading.Channels;
+using ControlPlane.Audit.Model;
+using ControlPlane.Audit.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace ControlPlane.Audit.Writing;
+
+/// <summary>The audit record could not be made durable; nothing that depends on it may proceed.</summary>
+public sealed class AuditUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Group commit for audit records. Callers await their record's durability; records that arrive while a
+/// transaction is being written go into the next one, so auditing never serialises calls and costs each
+/// call about one commit, however many calls are in flight.
+/// </summary>
+public sealed partial class AuditWriter : BackgroundService
+{
+    private readonly IAuditStore _store;
+    private readonly ILogger<AuditWriter> _logger;
+    private readonly int _maxBatch;
+    private readonly Channel<Pending> _queue;
+    private long _written;
+    private long _failedBatches;
+    private volatile bool _healthy = true;
+
+    public AuditWriter(IAuditStore store, IOptions<AuditOptions> options, ILogger<AuditWriter> logger)
+    {
+        _store = store;
+        _logger = logger;
+        _maxBatch = Math.Max(1, options.Value.MaxBatch);
+        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, options.Value.QueueCapacity))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    /// <summary>False after a failed write, until a write succeeds again.</summary>
+    public bool IsHealthy => _healthy;
+
+    public long Written => Interlocked.Read(ref _written);
+
+    public long FailedBatches => Interlocked.Read(ref _failedBatches);
+
+    public int Queued => _queue.Reader.Count;
+
+    /// <summary>Completes when the record is durable; throws <see cref="AuditUnavailableException"/> when it is not.</summary>
+    public Task<AuditRecord> AppendAsync(AuditEntry entry, CancellationToken cancellationToken = default)
+    {
+        var pending = new Pending(entry with { Timestamp = AuditChain.Normalize(entry.Timestamp) });
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            return Task.FromException<AuditRecord>(new AuditUnavailableException("The audit queue is full: the store is not keeping up."));
+        }
+
+        // The caller may stop waiting, but the record still gets written: it describes something that happened.
+        return cancellationToken.CanBeCanceled ? pending.Completion.Task.WaitAsync(cancellationToken) : pending.Completion.Task;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<Pending>(_maxBatch);
+        var reader = _queue.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(stoppingToken))
+            {
+                while (batch.Count < _maxBatch && reader.TryRead(out var next)) batch.Add(next);
+                await WriteAsync(batch, CancellationToken.None);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        // Shutting down: write what is already queued, so a graceful stop loses nothing.
+        while (reader.TryRead(out var rest))
+        {
+            batch.Add(rest);
+            if (batch.Count == _maxBatch)
+            {
+                await WriteAsync(batch, CancellationToken.None);
+                batch.Clear();
+            }
+        }
+
+        if (batch.Count > 0) await WriteAsync(batch, CancellationToken.None);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task WriteAsync(List<Pending> batch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var records = await _store.AppendAsync([.. batch.Select(p => p.Entry)], cancellationToken);
+            for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(records[i]);
+            Interlocked.Add(ref _written, batch.Count);
+            if (!_healthy) LogRecovered(_logger);
+            _healthy = true;
+        }
+        catch (Exception ex)
+        {
+            _healthy = false;
+            Interlocked.Increment(ref _failedBatches);
+            LogWriteFailed(_logger, ex, batch.Count);
+            var failure = new AuditUnavailableException("The audit store did not accept the record.", ex);
+            foreach (var pending in batch) pending.Completion.TrySetException(failure);
+        }
+    }
+
+    private sealed class Pending(AuditEntry entry)
+    {
+        public AuditEntry Entry { get; } = entry;
+        public TaskCompletionSource<AuditRecord> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} audit records failed; their calls are refused or reported as unaudited.")]
+    private static partial void LogWriteFailed(ILogger logger, Exception ex, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The audit store accepts records again.")]
+    private static partial void LogRecovered(ILogger logger);
+}

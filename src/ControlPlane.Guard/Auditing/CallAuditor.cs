@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using ControlPlane.Audit.Model;
+using ControlPlane.Audit.Redaction;
+using ControlPlane.Audit.Writing;
+using ControlPlane.Guard.Pipeline;
+using ControlPlane.Guard.Pipeline.Steps;
+using ControlPlane.Guard.State;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+
+namespace ControlPlane.Guard.Auditing;
+
+/// <summary>
+/// Turns guarded calls into audit records: arguments redacted and keyed-hashed once per call, never a
+/// secret or the confirmation token, and each record awaited until it is durable.
+/// </summary>
+public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentHasher hasher, ISiloIdentity silo, TimeProvider time)
+{
+    public const string CallKind = "tools/call";
+    public const string IntentKind = "tools/call:intent";
+    public const string ListKind = "tools/list";
+
+    public bool IsHealthy => writer.IsHealthy;
+
+    /// <summary>Starts the record of one call: the parts every record of it shares.</summary>
+    public CallAudit Begin(GuardCall call)
+    {
+        var arguments = WithoutConfirmation(call.Arguments);
+        var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
+        var entry = new AuditEntry
+        {
+            Id = Guid.CreateVersion7().ToString("N"),
+            Timestamp = time.GetUtcNow(),
+            TenantId = call.Identity.TenantId,
+            AgentId = call.Identity.AgentId,
+            UserId = call.Identity.UserId,
+            SessionId = call.Identity.SessionId,
+            TokenId = call.Token.Id,
+            Kind = CallKind,
+            Server = call.Tool.ServerId,
+            Tool = call.Tool.ToolName,
+            Arguments = redactor.RedactToCanonicalJson(arguments, toolKey),
+            ArgumentsHash = hasher.Hash(arguments),
+            Decision = "allowed",
+            Outcome = "pending",
+            Silo = silo.Name,
+        };
+        return new CallAudit(this, entry, time.GetTimestamp());
+    }
+
+    public Task RecordListAsync(string tenantId, string agentId, string? userId, string? sessionId, string tokenId, string? endpointServerId, int toolCount) =>
+        writer.AppendAsync(new AuditEntry
+        {
+            Id = Guid.CreateVersion7().ToString("N"),
+            Timestamp = time.GetUtcNow(),
+            TenantId = tenantId,
+            AgentId = agentId,
+            UserId = userId,
+            SessionId = sessionId,
+            TokenId = tokenId,
+            Kind = ListKind,
+            Server = endpointServerId,
+            Decision = "allowed",
+            Outcome = "success",
+            Silo = silo.Name,
+            Detail = toolCount + " tools listed",
+        });
+
+    internal Task<AuditRecord> AppendAsync(AuditEntry entry) => writer.AppendAsync(entry);
+
+    internal double ElapsedMs(long started) => time.GetElapsedTime(started).TotalMilliseconds;
+
+    private static IDictionary<string, JsonElement>? WithoutConfirmation(IDictionary<string, JsonElement>? arguments)
+    {
+        if (arguments is null || !arguments.ContainsKey(SchemaStep.ConfirmationArgument)) return arguments;
+        var copy = new Dictionary<string, JsonElement>(arguments, StringComparer.Ordinal);
+        copy.Remove(SchemaStep.ConfirmationArgument);
+        return copy;
+    }
+}
+
+/// <summary>The audit of one call in progress.</summary>
+public sealed class CallAudit
+{
+    private readonly CallAuditor _auditor;
+    private readonly long _started;
+
+    internal CallAudit(CallAuditor auditor, AuditEntry entry, long started)
+    {
+        _auditor = auditor;
+        Entry = entry;
+        _started = started;
+    }
+
+    public AuditEntry Entry { get; }
+
+    public string CallId => Entry.Id;
+
+    /// <summary>The call was refused; nothing ran.</summary>
+    public Task RecordRefusalAsync(Refusal refusal) => _auditor.AppendAsync(Entry with
+    {
+        Decision = "refused",
+        Code = refusal.Code,
+        Outcome = "refused",
+        LatencyMs = _auditor.ElapsedMs(_started),
+    });
+
+    /// <summary>An action is about to run: this must be durable first.</summary>
+    public Task RecordIntentAsync(string? confirmationId = null) => _auditor.AppendAsync(Entry with
+    {
+        Id = Entry.Id + ":intent",
+        Kind = CallAuditor.IntentKind,
+        ConfirmationId = confirmationId,
+    });
+
+    public Task RecordResultAsync(CallToolResult result, string? confirmationId = null)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(result, McpJsonUtilities.DefaultOptions);
+        return _auditor.AppendAsync(Entry with
+        {
+            Outcome = result.IsError is true ? "error" : "success",
+            ErrorType = result.IsError is true ? "tool_error" : null,
+            ResultHash = Convert.ToHexStringLower(SHA256.HashData(bytes)),
+            ResultSize = bytes.Length,
+            LatencyMs = _auditor.ElapsedMs(_started),
+            ConfirmationId = confirmationId,
+        });
+    }
+
+    /// <summary>The call ended without a result: killed in flight, cancelled, or the tool threw.</summary>
+    public Task RecordFailureAsync(string errorType, string? code = null) => _auditor.AppendAsync(Entry with
+    {
+        Outcome = "error",
+        ErrorType = errorType,
+        Code = code,
+        LatencyMs = _auditor.ElapsedMs(_started),
+    });
+}
