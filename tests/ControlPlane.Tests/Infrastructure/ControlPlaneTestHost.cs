@@ -41,7 +41,8 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
 
     public DemoCredentials Credentials { get; private set; } = null!;
 
-    public static async Task<ControlPlaneTestHost> StartAsync(string? dataDir = null, int? primarySiloPort = null, IDictionary<string, string?>? settings = null)
+    public static async Task<ControlPlaneTestHost> StartAsync(
+        string? dataDir = null, int? primarySiloPort = null, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
     {
         var ownsDataDir = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "cp-test-" + Guid.NewGuid().ToString("N")[..12]);
@@ -61,7 +62,11 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) values[key] = value;
 
         var lab = new LabTools();
-        var app = ControlPlaneApplication.Build(values, services => services.AddSingleton<IToolSource>(lab));
+        var app = ControlPlaneApplication.Build(values, services =>
+        {
+            services.AddSingleton<IToolSource>(lab);
+            configureServices?.Invoke(services);
+        });
         await app.StartAsync();
 
         var host = new ControlPlaneTestHost(app, new Uri($"http://127.0.0.1:{httpPort}"), dataDir, siloPort, ownsDataDir, lab);
