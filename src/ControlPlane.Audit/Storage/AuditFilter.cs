@@ -27,7 +27,14 @@ internal static class AuditFilter
 
         if (query.TenantIds is { } tenants)
         {
-            if (dialect == AuditDialect.PostgreSql)
+            if (tenants.Count == 1)
+            {
+                // The common case (one tenant's operator). Plain equality lets PostgreSQL walk the (tenant_id, ts, seq)
+                // index in page order; with "= ANY" it sorts every row of the tenant first.
+                conditions.Add("tenant_id = @tenant");
+                Add(command, "@tenant", tenants[0]);
+            }
+            else if (dialect == AuditDialect.PostgreSql)
             {
                 conditions.Add("tenant_id = ANY(@tenants)");
                 Add(command, "@tenants", tenants.ToArray());
