@@ -1,0 +1,104 @@
+namespace ControlPlane.Approvals;
+
+/// <summary>The exact action an agent proposed, as a human will see it (arguments redacted as the audit redacts them).</summary>
+[GenerateSerializer, Immutable, Alias("cp.ApprovalRequest")]
+public sealed record ApprovalRequest(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string TenantId,
+    [property: Id(2)] string AgentId,
+    [property: Id(3)] string? UserId,
+    [property: Id(4)] string? SessionId,
+    [property: Id(5)] string TokenId,
+    [property: Id(6)] string ServerId,
+    [property: Id(7)] string ToolName,
+    [property: Id(8)] string Arguments,
+    [property: Id(9)] string ArgumentsHash,
+    [property: Id(10)] DateTimeOffset RequestedAt,
+    [property: Id(11)] DateTimeOffset ExpiresAt,
+    [property: Id(12)] TimeSpan TokenLifetime);
+
+public enum ApprovalStatus
+{
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    Consumed,
+}
+
+/// <summary>An approval as operators and the guard see it: never the token or its hash.</summary>
+[GenerateSerializer, Immutable, Alias("cp.ApprovalView")]
+public sealed record ApprovalView(
+    [property: Id(0)] ApprovalRequest Request,
+    [property: Id(1)] ApprovalStatus Status,
+    [property: Id(2)] string? DecidedBy,
+    [property: Id(3)] DateTimeOffset? DecidedAt,
+    [property: Id(4)] string? Reason,
+    [property: Id(5)] DateTimeOffset? TokenExpiresAt,
+    [property: Id(6)] DateTimeOffset? ConsumedAt);
+
+/// <summary>What a redeemed confirmation token must match: the call it is presented with.</summary>
+[GenerateSerializer, Immutable, Alias("cp.RedeemContext")]
+public sealed record RedeemContext(
+    [property: Id(0)] string TenantId,
+    [property: Id(1)] string AgentId,
+    [property: Id(2)] string ServerId,
+    [property: Id(3)] string ToolName,
+    [property: Id(4)] string ArgumentsHash,
+    [property: Id(5)] string? SessionId);
+
+public enum RedeemOutcome
+{
+    Accepted,
+    Unknown,
+    NotApproved,
+    Expired,
+    AlreadyUsed,
+    Mismatch,
+}
+
+[GenerateSerializer, Immutable, Alias("cp.RedeemResult")]
+public sealed record RedeemResult([property: Id(0)] RedeemOutcome Outcome, [property: Id(1)] string Reason);
+
+/// <summary>
+/// One approval, from request to consumption. Single-threaded like every grain, so a token is consumed
+/// exactly once however many silos present it at the same moment.
+/// </summary>
+[Alias("cp.IApprovalGrain")]
+public interface IApprovalGrain : IGrainWithStringKey
+{
+    [Alias("Open")]
+    Task<ApprovalView> OpenAsync(ApprovalRequest request);
+
+    [Alias("Get")]
+    Task<ApprovalView?> GetAsync();
+
+    /// <summary>Approves a pending request and mints its confirmation token (returned once, stored hashed).</summary>
+    [Alias("Approve")]
+    Task<(ApprovalView View, string Token)> ApproveAsync(string approverId);
+
+    [Alias("Deny")]
+    Task<ApprovalView> DenyAsync(string approverId, string reason);
+
+    /// <summary>Validates the token against the call and consumes it; atomic.</summary>
+    [Alias("Redeem")]
+    Task<RedeemResult> RedeemAsync(string secret, RedeemContext call);
+}
+
+/// <summary>A tenant's open approvals, for the queue operators work through.</summary>
+[Alias("cp.IApprovalIndexGrain")]
+public interface IApprovalIndexGrain : IGrainWithStringKey
+{
+    [Alias("Add")]
+    Task AddAsync(string approvalId, string dedupKey);
+
+    [Alias("Remove")]
+    Task RemoveAsync(string approvalId);
+
+    [Alias("List"), AlwaysInterleave]
+    Task<string[]> ListAsync();
+
+    /// <summary>An open approval for the same agent, tool and arguments, so repeated calls do not flood the queue.</summary>
+    [Alias("FindOpen"), AlwaysInterleave]
+    Task<string?> FindOpenAsync(string dedupKey);
+}

@@ -1,0 +1,178 @@
+using System.Security.Cryptography;
+using System.Text;
+using ControlPlane.Approvals;
+using ControlPlane.Audit.Model;
+using ControlPlane.Audit.Writing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ControlPlane.Grains.Approvals;
+
+/// <summary>
+/// One human approval: pending until an approver decides, then a short-lived, single-use confirmation
+/// token bound to the tenant, agent, tool and the keyed hash of the exact arguments. Every transition is
+/// audited with who made it.
+/// </summary>
+public sealed class ApprovalGrain(
+    [PersistentState("approval", StorageNames.ControlPlane)] IPersistentState<ApprovalRecord> state,
+    [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time,
+    AuditWriter audit) : Grain, IApprovalGrain
+{
+    public async Task<ApprovalView> OpenAsync(ApprovalRequest request)
+    {
+        if (state.State.Request is not null) throw new InvalidOperationException($"Approval {request.Id} already exists.");
+        if (request.Id != this.GetPrimaryKeyString()) throw new ArgumentException("The approval id does not match the grain key.", nameof(request));
+
+        state.State.Request = request;
+        state.State.Status = ApprovalStatus.Pending;
+        await state.WriteOrRetireAsync(this);
+        await AuditAsync("approval/requested", "allowed", "pending", request.AgentId, null);
+        return View();
+    }
+
+    public async Task<ApprovalView?> GetAsync()
+    {
+        if (state.State.Request is null) return null;
+        await ExpireIfDueAsync();
+        return View();
+    }
+
+    public async Task<(ApprovalView View, string Token)> ApproveAsync(string approverId)
+    {
+        var request = state.State.Request ?? throw new KeyNotFoundException("No such approval.");
+        await ExpireIfDueAsync();
+        if (state.State.Status != ApprovalStatus.Pending)
+        {
+            throw new InvalidOperationException($"Approval {request.Id} is {state.State.Status.ToString().ToLowerInvariant()}, not pending.");
+        }
+
+        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var now = time.GetUtcNow();
+        state.State.Status = ApprovalStatus.Approved;
+        state.State.DecidedBy = approverId;
+        state.State.DecidedAt = now;
+        state.State.TokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+        state.State.TokenExpiresAt = now + request.TokenLifetime;
+        await state.WriteOrRetireAsync(this);
+        await AuditAsync("approval/approved", "allowed", "success", approverId, $"approved by {approverId}; token valid until {state.State.TokenExpiresAt:O}");
+        return (View(), $"cpc_{request.Id}_{secret}");
+    }
+
+    public async Task<ApprovalView> DenyAsync(string approverId, string reason)
+    {
+        var request = state.State.Request ?? throw new KeyNotFoundException("No such approval.");
+        await ExpireIfDueAsync();
+        if (state.State.Status != ApprovalStatus.Pending)
+        {
+            throw new InvalidOperationException($"Approval {request.Id} is {state.State.Status.ToString().ToLowerInvariant()}, not pending.");
+        }
+
+        state.State.Status = ApprovalStatus.Denied;
+        state.State.DecidedBy = approverId;
+        state.State.DecidedAt = time.GetUtcNow();
+        state.State.Reason = reason;
+        await state.WriteOrRetireAsync(this);
+        await AuditAsync("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
+        return View();
+    }
+
+    public async Task<RedeemResult> RedeemAsync(string secret, RedeemContext call)
+    {
+        if (state.State.Request is not { } request) return new(RedeemOutcome.Unknown, "No approval matches this confirmation token.");
+        await ExpireIfDueAsync();
+
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+        if (state.State.TokenHash is not { } stored || !CryptographicOperations.FixedTimeEquals(presented, stored))
+        {
+            return new(RedeemOutcome.Unknown, "The confirmation token is not valid.");
+        }
+
+        switch (state.State.Status)
+        {
+            case ApprovalStatus.Consumed:
+                return new(RedeemOutcome.AlreadyUsed, "This confirmation token was already used; each approval allows one call.");
+            case ApprovalStatus.Expired:
+                return new(RedeemOutcome.Expired, "This confirmation token expired before it was used.");
+            case not ApprovalStatus.Approved:
+                return new(RedeemOutcome.NotApproved, "This approval was not granted.");
+        }
+
+        if (call.TenantId != request.TenantId || call.AgentId != request.AgentId)
+        {
+            return new(RedeemOutcome.Mismatch, "This confirmation token was issued to another tenant or agent.");
+        }
+
+        if (call.ServerId != request.ServerId || call.ToolName != request.ToolName)
+        {
+            return new(RedeemOutcome.Mismatch, $"This confirmation token approves {request.ServerId}/{request.ToolName}, not this tool.");
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(call.ArgumentsHash), Encoding.ASCII.GetBytes(request.ArgumentsHash)))
+        {
+            return new(RedeemOutcome.Mismatch, "The arguments differ from the ones the human approved.");
+        }
+
+        state.State.Status = ApprovalStatus.Consumed;
+        state.State.ConsumedAt = time.GetUtcNow();
+        await state.WriteOrRetireAsync(this);
+        await AuditAsync("approval/consumed", "allowed", "success", request.AgentId, $"consumed in session {call.SessionId}");
+        return new(RedeemOutcome.Accepted, "Approved by " + state.State.DecidedBy);
+    }
+
+    private async Task ExpireIfDueAsync()
+    {
+        var now = time.GetUtcNow();
+        var due = state.State.Status switch
+        {
+            ApprovalStatus.Pending => now >= state.State.Request!.ExpiresAt,
+            ApprovalStatus.Approved => now >= state.State.TokenExpiresAt,
+            _ => false,
+        };
+        if (!due) return;
+
+        var wasPending = state.State.Status == ApprovalStatus.Pending;
+        state.State.Status = ApprovalStatus.Expired;
+        await state.WriteOrRetireAsync(this);
+        await AuditAsync("approval/expired", "refused", "refused", null, wasPending ? "expired before anyone decided" : "approved, but the token expired unused");
+    }
+
+    private ApprovalView View() => new(
+        state.State.Request!, state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason,
+        state.State.TokenExpiresAt, state.State.ConsumedAt);
+
+    private Task AuditAsync(string kind, string decision, string outcome, string? actor, string? detail)
+    {
+        var request = state.State.Request!;
+        return audit.AppendAsync(new AuditEntry
+        {
+            Id = Guid.CreateVersion7().ToString("N"),
+            Timestamp = time.GetUtcNow(),
+            TenantId = request.TenantId,
+            AgentId = request.AgentId,
+            UserId = request.UserId,
+            SessionId = request.SessionId,
+            TokenId = request.TokenId,
+            Kind = kind,
+            Server = request.ServerId,
+            Tool = request.ToolName,
+            Arguments = request.Arguments,
+            ArgumentsHash = request.ArgumentsHash,
+            Decision = decision,
+            Outcome = outcome,
+            ConfirmationId = request.Id,
+            Detail = actor is null ? detail : $"{detail ?? kind} (by {actor})",
+        });
+    }
+}
+
+[GenerateSerializer, Alias("cp.ApprovalRecord")]
+public sealed class ApprovalRecord
+{
+    [Id(0)] public ApprovalRequest? Request { get; set; }
+    [Id(1)] public ApprovalStatus Status { get; set; }
+    [Id(2)] public string? DecidedBy { get; set; }
+    [Id(3)] public DateTimeOffset? DecidedAt { get; set; }
+    [Id(4)] public string? Reason { get; set; }
+    [Id(5)] public byte[]? TokenHash { get; set; }
+    [Id(6)] public DateTimeOffset? TokenExpiresAt { get; set; }
+    [Id(7)] public DateTimeOffset? ConsumedAt { get; set; }
+}
