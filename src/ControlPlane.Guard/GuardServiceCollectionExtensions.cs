@@ -41,6 +41,11 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<ScopeStep>();
         services.TryAddSingleton<ModeStep>();
         services.TryAddSingleton<SchemaStep>();
+        services.TryAddSingleton<ConfirmationStep>();
+        services.AddOptions<ConfirmationOptions>().Bind(configuration.GetSection(ConfirmationOptions.SectionName))
+            .Validate(o => o.RequestLifetime > TimeSpan.Zero && o.TokenLifetime > TimeSpan.Zero, $"{ConfirmationOptions.SectionName} lifetimes must be positive.")
+            .ValidateOnStart();
+        services.TryAddKeyedSingleton(ControlPlaneClock.ServiceKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.TryAddSingleton(sp => new GuardPipeline(
         [
             sp.GetRequiredService<KillSwitchStep>(),
@@ -48,6 +53,7 @@ public static class GuardServiceCollectionExtensions
             sp.GetRequiredService<ScopeStep>(),
             sp.GetRequiredService<ModeStep>(),
             sp.GetRequiredService<SchemaStep>(),
+            sp.GetRequiredService<ConfirmationStep>(),
         ]));
 
         services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));

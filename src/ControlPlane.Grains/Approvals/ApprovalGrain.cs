@@ -22,10 +22,20 @@ public sealed class ApprovalGrain(
         if (state.State.Request is not null) throw new InvalidOperationException($"Approval {request.Id} already exists.");
         if (request.Id != this.GetPrimaryKeyString()) throw new ArgumentException("The approval id does not match the grain key.", nameof(request));
 
+        // Audited before it exists: an approval nobody can account for must not be possible.
         state.State.Request = request;
         state.State.Status = ApprovalStatus.Pending;
+        try
+        {
+            await AuditAsync("approval/requested", "allowed", "pending", request.AgentId, null);
+        }
+        catch
+        {
+            state.State.Request = null;
+            throw;
+        }
+
         await state.WriteOrRetireAsync(this);
-        await AuditAsync("approval/requested", "allowed", "pending", request.AgentId, null);
         return View();
     }
 

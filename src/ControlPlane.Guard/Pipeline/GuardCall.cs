@@ -17,6 +17,9 @@ public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGran
     public ToolDescriptor Tool { get; } = tool;
 
     public IDictionary<string, JsonElement>? Arguments { get; } = arguments;
+
+    /// <summary>The approval whose confirmation token this call consumed, once the confirmation step accepted it.</summary>
+    public string? ConfirmationId { get; set; }
 }
 
 /// <summary>

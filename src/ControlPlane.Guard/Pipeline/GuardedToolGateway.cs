@@ -78,8 +78,11 @@ public sealed class GuardedToolGateway(
             return refusal.ToCallToolResult();
         }
 
+        // The guard consumed the confirmation token; the tool never sees it.
+        request.Params.Arguments?.Remove(SchemaStep.ConfirmationArgument);
+
         var isAction = guardState.Policy.IsAction(tool, identity.TenantId);
-        if (isAction && !await TryRecordAsync(audit.RecordIntentAsync()))
+        if (isAction && !await TryRecordAsync(audit.RecordIntentAsync(call.ConfirmationId)))
         {
             return AuditUnavailable("The action was not run because its audit record could not be made durable.");
         }
@@ -104,7 +107,7 @@ public sealed class GuardedToolGateway(
             }
         }
 
-        if (await TryRecordAsync(audit.RecordResultAsync(result)) || isAction || readPolicy == ReadAuditPolicy.FailOpen)
+        if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || isAction || readPolicy == ReadAuditPolicy.FailOpen)
         {
             // An action that ran is reported as it ran: its intent is already durable.
             return result;

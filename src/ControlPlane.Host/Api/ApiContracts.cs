@@ -48,3 +48,15 @@ internal sealed record ClassificationRequest(string? Classification, string? Rea
 internal sealed record SchemaOverrideRequest(System.Text.Json.JsonElement? Schema, string? Reason, string? TenantId);
 
 internal sealed record RetentionRequest(int? Days);
+
+internal sealed record ApprovalResponse(
+    string Id, string TenantId, string AgentId, string? UserId, string? SessionId, string Server, string Tool, string ToolKey,
+    System.Text.Json.JsonElement Arguments, string Status, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt,
+    string? DecidedBy, DateTimeOffset? DecidedAt, string? Reason, DateTimeOffset? TokenExpiresAt, DateTimeOffset? ConsumedAt)
+{
+    public static ApprovalResponse From(ControlPlane.Approvals.ApprovalView v) => new(
+        v.Request.Id, v.Request.TenantId, v.Request.AgentId, v.Request.UserId, v.Request.SessionId, v.Request.ServerId, v.Request.ToolName,
+        v.Request.ServerId + "/" + v.Request.ToolName, System.Text.Json.JsonDocument.Parse(v.Request.Arguments).RootElement.Clone(),
+        v.Status.ToString().ToLowerInvariant(), v.Request.RequestedAt, v.Request.ExpiresAt, v.DecidedBy, v.DecidedAt, v.Reason,
+        v.TokenExpiresAt, v.ConsumedAt);
+}

@@ -81,6 +81,17 @@ internal static class OperatorApi
             return new { tenantId, days = body.Days };
         });
 
+        var approvals = api.MapGroup("/approvals");
+        approvals.MapGet("", async (string? status, string? tenantId, HttpContext http, ApprovalService service) =>
+            new ItemsResponse<ApprovalResponse>([.. (await service.ListAsync(http.User.Operator(), status, tenantId)).Select(ApprovalResponse.From)]));
+        approvals.MapPost("/{id}/approve", async (string id, HttpContext http, ApprovalService service) =>
+        {
+            var (view, token) = await service.ApproveAsync(http.User.Operator(), id);
+            return new { id, confirmationToken = token, expiresAt = view.TokenExpiresAt, approvedBy = view.DecidedBy };
+        });
+        approvals.MapPost("/{id}/deny", async (string id, ReasonRequest body, HttpContext http, ApprovalService service) =>
+            ApprovalResponse.From(await service.DenyAsync(http.User.Operator(), id, body.Reason)));
+
         api.MapAuditApi();
         return app;
     }
@@ -108,6 +119,10 @@ internal sealed class OperatorApiExceptionFilter : IEndpointFilter
         catch (NotFoundException ex)
         {
             return Results.Problem(ex.Message, statusCode: StatusCodes.Status404NotFound, title: "Not found");
+        }
+        catch (ConflictException ex)
+        {
+            return Results.Problem(ex.Message, statusCode: StatusCodes.Status409Conflict, title: "Conflict");
         }
     }
 }

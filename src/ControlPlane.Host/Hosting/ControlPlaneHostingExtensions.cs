@@ -69,6 +69,7 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<TokenService>();
         builder.Services.AddSingleton<PolicyService>();
         builder.Services.AddSingleton<AuditService>();
+        builder.Services.AddSingleton<ApprovalService>();
         builder.Services.AddSingleton<DemoSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
         builder.Services.AddHostedService<AuditRetentionScheduler>();

@@ -12,6 +12,9 @@ internal sealed class InvalidRequestException(IDictionary<string, string[]> erro
 /// <summary>The thing named does not exist, or is not visible to this operator.</summary>
 internal sealed class NotFoundException(string message) : Exception(message);
 
+/// <summary>The request is valid but the thing is not in a state that allows it (an approval already decided).</summary>
+internal sealed class ConflictException(string message) : Exception(message);
+
 /// <summary>The operator may not do this: a role or a tenant it lacks.</summary>
 internal sealed class ForbiddenException(string message) : Exception(message);
 

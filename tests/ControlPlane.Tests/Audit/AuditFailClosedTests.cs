@@ -56,26 +56,43 @@ public sealed class AuditFailClosedTests
         await using var client = await host.ConnectAsync();
         var lookup = new Dictionary<string, object?> { ["email"] = "ada@example.com" };
 
-        RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", Refund(111)));
+        RefusalAssert.Succeeded(await host.CallConfirmedAsync(client, "create_refund", Refund(111)));
         store!.Down = true;
 
+        // Not even an approval request can be opened unaudited.
         RefusalAssert.Refused(await client.CallToolAsync("create_refund", Refund(222)), RefusalCodes.AuditUnavailable);
+
+        // The confirmation was granted while auditing worked; the action still must not run unaudited.
+        store.Down = false;
+        var first = await client.CallToolAsync("create_refund", Refund(222));
+        RefusalAssert.Refused(first, RefusalCodes.RequiresConfirmation);
+        store.Down = false;
+        using (var http = host.OperatorHttp())
+        {
+            var approved = await http.PostAsync($"/api/v1/approvals/{first.StructuredContent!.Value.GetProperty("approval_id").GetString()}/approve", null);
+            var token = (await approved.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("confirmationToken").GetString();
+            store.Down = true;
+            RefusalAssert.Refused(await client.CallToolAsync("create_refund", new Dictionary<string, object?>(Refund(222)) { ["confirmation_token"] = token }), RefusalCodes.AuditUnavailable);
+        }
+
+        store.Down = true;
         RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", lookup), RefusalCodes.AuditUnavailable);
         // A refusal runs nothing, so it still comes back as itself.
         RefusalAssert.Refused(await client.CallToolAsync("create_refund", Refund(0)), RefusalCodes.InvalidArguments);
 
         store.Down = false;
         RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", lookup));
-        RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", Refund(333)));
+        RefusalAssert.Succeeded(await host.CallConfirmedAsync(client, "create_refund", Refund(333)));
 
         // The refund of 222 never ran: the audit shows 111 and 333 as results, and no intent for 222.
+        // (Its approval records exist, written while the store was up.)
         var records = new List<AuditRecord>();
         await foreach (var record in store.ExportAsync(new AuditQuery { TenantIds = ["demo"], Tool = "create_refund", IncludeIntents = true }, CancellationToken.None)) records.Add(record);
-        var amounts = records.Where(r => r.Entry.Outcome == "success").Select(r => r.Entry.Arguments!).ToList();
+        var amounts = records.Where(r => r.Entry.Kind == "tools/call" && r.Entry.Outcome == "success").Select(r => r.Entry.Arguments!).ToList();
         Assert.Equal(2, amounts.Count);
         Assert.Contains(amounts, a => a.Contains("111"));
         Assert.Contains(amounts, a => a.Contains("333"));
-        Assert.DoesNotContain(records, r => r.Entry.Arguments!.Contains("222"));
+        Assert.DoesNotContain(records, r => r.Entry.Kind.StartsWith("tools/call", StringComparison.Ordinal) && r.Entry.Arguments!.Contains("222") && r.Entry.Outcome != "refused");
         Assert.Equal(2, records.Count(r => r.Entry.Kind == "tools/call:intent"));
     }
 

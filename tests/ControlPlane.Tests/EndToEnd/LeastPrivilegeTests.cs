@@ -33,7 +33,7 @@ public sealed class LeastPrivilegeTests(EmbeddedHostFixture fixture)
         {
             await using var fresh = await Host.ConnectAsync();
             Assert.Contains("create_refund", await Names(fresh));
-            var receipt = await fresh.CallToolAsync("create_refund", Refund());
+            var receipt = await Host.CallConfirmedAsync(fresh, "create_refund", Refund());
             RefusalAssert.Succeeded(receipt);
             Assert.Equal("issued", receipt.StructuredContent!.Value.GetProperty("status").GetString());
         }
@@ -102,7 +102,7 @@ public sealed class LeastPrivilegeTests(EmbeddedHostFixture fixture)
 
             RefusalAssert.Refused(await client.CallToolAsync("create_refund", Refund(amount: 0)), RefusalCodes.InvalidArguments);
             RefusalAssert.Refused(await client.CallToolAsync("create_refund", Refund(reason: "Fraud")), RefusalCodes.InvalidArguments);
-            RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", Refund(amount: 1_000_000, reason: "error")));
+            RefusalAssert.Succeeded(await Host.CallConfirmedAsync(client, "create_refund", Refund(amount: 1_000_000, reason: "error")));
         }
         finally
         {
@@ -133,7 +133,7 @@ public sealed class LeastPrivilegeTests(EmbeddedHostFixture fixture)
             extra["sneaky"] = true;
             RefusalAssert.Refused(await client.CallToolAsync("create_refund", extra), RefusalCodes.InvalidArguments);
 
-            RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", Refund(amount: 4999)));
+            RefusalAssert.Succeeded(await Host.CallConfirmedAsync(client, "create_refund", Refund(amount: 4999)));
         }
         finally
         {

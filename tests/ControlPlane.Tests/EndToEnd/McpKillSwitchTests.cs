@@ -83,7 +83,7 @@ public sealed class McpKillSwitchTests(EmbeddedHostFixture fixture)
             var names = (await client.ListToolsAsync()).Select(t => t.Name).Order().ToList();
             Assert.Equal(["echo_action", "slow_read"], names);
 
-            var echo = await client.CallToolAsync("echo_action", new Dictionary<string, object?> { ["text"] = "hi" });
+            var echo = await Host.CallConfirmedAsync(client, "echo_action", new Dictionary<string, object?> { ["text"] = "hi" });
             RefusalAssert.Succeeded(echo);
             Assert.Contains("echo: hi", RefusalAssert.Text(echo));
         }

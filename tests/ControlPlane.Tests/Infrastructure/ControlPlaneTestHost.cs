@@ -121,6 +121,27 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
         return (root.GetProperty("token").GetString()!, root.GetProperty("id").GetString()!);
     }
 
+    /// <summary>
+    /// Calls an action tool the way an agent must: refused with REQUIRES_CONFIRMATION, approved by the admin
+    /// operator through the API, then called again with the confirmation token.
+    /// </summary>
+    public async Task<ModelContextProtocol.Protocol.CallToolResult> CallConfirmedAsync(McpClient client, string tool, Dictionary<string, object?> arguments)
+    {
+        var first = await client.CallToolAsync(tool, arguments);
+        Assert.True(first.IsError is true, "Expected REQUIRES_CONFIRMATION, got success.");
+        var refusal = first.StructuredContent!.Value;
+        Assert.Equal("REQUIRES_CONFIRMATION", refusal.GetProperty("code").GetString());
+        var approvalId = refusal.GetProperty("approval_id").GetString()!;
+
+        using var http = OperatorHttp();
+        var approve = await http.PostAsync($"/api/v1/approvals/{approvalId}/approve", null);
+        var text = await approve.Content.ReadAsStringAsync();
+        Assert.True(approve.IsSuccessStatusCode, $"Approving failed: {(int)approve.StatusCode} {text}");
+        var token = JsonDocument.Parse(text).RootElement.GetProperty("confirmationToken").GetString();
+
+        return await client.CallToolAsync(tool, new Dictionary<string, object?>(arguments) { ["confirmation_token"] = token });
+    }
+
     public async Task SetModeAsync(string tenantId, string serverId, string mode)
     {
         using var http = OperatorHttp();

@@ -1,0 +1,162 @@
+using System.Text.Json;
+using ControlPlane.Approvals;
+using ControlPlane.Audit.Redaction;
+using ControlPlane.Guard.Authentication;
+using ControlPlane.Guard.State;
+using ControlPlane.Refusals;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace ControlPlane.Guard.Pipeline.Steps;
+
+/// <summary>Confirmation settings, bound from <c>ControlPlane:Confirmation</c>.</summary>
+public sealed class ConfirmationOptions
+{
+    public const string SectionName = "ControlPlane:Confirmation";
+
+    /// <summary>How long an approval request stays open for a human to decide.</summary>
+    public TimeSpan RequestLifetime { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How long a minted confirmation token may be used.</summary>
+    public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Per tool (<c>serverId/toolName</c>) token lifetimes that differ from the default.</summary>
+    public Dictionary<string, TimeSpan> ToolTokenLifetimes { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// Step 6: an action runs only with a valid confirmation token, minted when a human approved this exact
+/// call. Without one, the call is refused with REQUIRES_CONFIRMATION and an approval request is opened
+/// (or the open one for the same call reused), so the assistant can tell the human what to approve.
+/// </summary>
+public sealed class ConfirmationStep(
+    IGrainFactory grains,
+    GuardStateCache guardState,
+    Redactor redactor,
+    ArgumentHasher hasher,
+    IOptions<ConfirmationOptions> options,
+    [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time) : IGuardStep
+{
+    public string Name => "confirmation";
+
+    public async ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
+    {
+        if (!guardState.Policy.IsAction(call.Tool, call.Identity.TenantId)) return null;
+        try
+        {
+            return await ConfirmAsync(call, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Fail closed: an action whose confirmation cannot be checked or recorded does not run.
+            return IsAuditFailure(ex)
+                ? new Refusal(RefusalCodes.AuditUnavailable, "The confirmation could not be recorded in the audit trail, so the action was not run. Retry shortly.") { RetryAfterSeconds = 5 }
+                : new Refusal(RefusalCodes.GuardUnavailable, "The confirmation could not be checked, so the action was not run. Retry shortly.") { RetryAfterSeconds = 5 };
+        }
+    }
+
+    private static bool IsAuditFailure(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is Audit.Writing.AuditUnavailableException || ex.GetType().Name.Contains("AuditUnavailable", StringComparison.Ordinal)
+                || ex.Message.Contains("audit", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private async ValueTask<Refusal?> ConfirmAsync(GuardCall call, CancellationToken cancellationToken)
+    {
+        var arguments = WithoutToken(call.Arguments, out var presented);
+        var argumentsHash = hasher.Hash(arguments);
+        string reason;
+        if (presented is null)
+        {
+            reason = "Action tools need a human's approval of this exact call.";
+        }
+        else if (!SecretTokens.TryParse(presented, "cpc", out var approvalId, out var secret))
+        {
+            reason = "The confirmation_token is not a confirmation token.";
+        }
+        else
+        {
+            var context = new RedeemContext(call.Identity.TenantId, call.Identity.AgentId, call.Tool.ServerId, call.Tool.ToolName, argumentsHash, call.Identity.SessionId);
+            var result = await grains.GetGrain<IApprovalGrain>(approvalId).RedeemAsync(secret, context).WaitAsync(cancellationToken);
+            if (result.Outcome == RedeemOutcome.Accepted)
+            {
+                call.ConfirmationId = approvalId;
+                return null;
+            }
+
+            reason = result.Reason;
+        }
+
+        var approval = await OpenApprovalAsync(call, arguments, argumentsHash, cancellationToken);
+        return Refusal(call, approval, reason);
+    }
+
+    private async Task<ApprovalView> OpenApprovalAsync(GuardCall call, IDictionary<string, JsonElement>? arguments, string argumentsHash, CancellationToken cancellationToken)
+    {
+        var index = grains.GetGrain<IApprovalIndexGrain>(call.Identity.TenantId);
+        var dedupKey = $"{call.Identity.AgentId}|{call.Tool.ServerId}|{call.Tool.ToolName}|{argumentsHash}";
+        if (await index.FindOpenAsync(dedupKey).WaitAsync(cancellationToken) is { } openId
+            && await grains.GetGrain<IApprovalGrain>(openId).GetAsync() is { Status: ApprovalStatus.Pending } open)
+        {
+            return open;
+        }
+
+        var now = time.GetUtcNow();
+        var settings = options.Value;
+        var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
+        var request = new ApprovalRequest(
+            "apr-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(10)),
+            call.Identity.TenantId, call.Identity.AgentId, call.Identity.UserId, call.Identity.SessionId, call.Token.Id,
+            call.Tool.ServerId, call.Tool.ToolName,
+            redactor.RedactToCanonicalJson(arguments, toolKey), argumentsHash,
+            now, now + settings.RequestLifetime,
+            settings.ToolTokenLifetimes.TryGetValue(toolKey, out var lifetime) ? lifetime : settings.TokenLifetime);
+
+        var view = await grains.GetGrain<IApprovalGrain>(request.Id).OpenAsync(request).WaitAsync(cancellationToken);
+        await index.AddAsync(request.Id, dedupKey).WaitAsync(cancellationToken);
+        return view;
+    }
+
+    private static Refusal Refusal(GuardCall call, ApprovalView approval, string reason)
+    {
+        var request = approval.Request;
+        var proposed = JsonSerializer.SerializeToElement(new Dictionary<string, object>
+        {
+            ["server"] = request.ServerId,
+            ["tool"] = request.ToolName,
+            ["arguments"] = JsonDocument.Parse(request.Arguments).RootElement.Clone(),
+        });
+        return new Refusal(
+            RefusalCodes.RequiresConfirmation,
+            $"'{call.Tool.PublicName}' needs a human's approval of this exact call. Ask the user to have an approver approve request " +
+            $"{request.Id} (operator console, or POST /api/v1/approvals/{request.Id}/approve) before {request.ExpiresAt:u}; then call the tool " +
+            "again with the same arguments plus \"confirmation_token\" set to the token the approver gives you. Do not change the arguments.")
+        {
+            Reason = reason,
+            Extra = new Dictionary<string, JsonElement>
+            {
+                ["approval_id"] = JsonSerializer.SerializeToElement(request.Id),
+                ["expires_at"] = JsonSerializer.SerializeToElement(request.ExpiresAt),
+                ["proposed_action"] = proposed,
+            },
+        };
+    }
+
+    private static IDictionary<string, JsonElement>? WithoutToken(IDictionary<string, JsonElement>? arguments, out string? token)
+    {
+        token = null;
+        if (arguments is null || !arguments.TryGetValue(SchemaStep.ConfirmationArgument, out var value)) return arguments;
+        token = value.ValueKind == JsonValueKind.String ? value.GetString() : "";
+        var copy = new Dictionary<string, JsonElement>(arguments, StringComparer.Ordinal);
+        copy.Remove(SchemaStep.ConfirmationArgument);
+        return copy;
+    }
+}
