@@ -42,6 +42,8 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<ModeStep>();
         services.TryAddSingleton<SchemaStep>();
         services.TryAddSingleton<ConfirmationStep>();
+        services.TryAddSingleton<RateLimitStep>();
+        services.AddOptions<Limits.RateLimitOptions>().Bind(configuration.GetSection(Limits.RateLimitOptions.SectionName));
         services.AddOptions<ConfirmationOptions>().Bind(configuration.GetSection(ConfirmationOptions.SectionName))
             .Validate(o => o.RequestLifetime > TimeSpan.Zero && o.TokenLifetime > TimeSpan.Zero, $"{ConfirmationOptions.SectionName} lifetimes must be positive.")
             .ValidateOnStart();
@@ -53,11 +55,14 @@ public static class GuardServiceCollectionExtensions
             sp.GetRequiredService<ScopeStep>(),
             sp.GetRequiredService<ModeStep>(),
             sp.GetRequiredService<SchemaStep>(),
+            sp.GetRequiredService<RateLimitStep>(),
             sp.GetRequiredService<ConfirmationStep>(),
         ]));
 
         services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));
         services.TryAddSingleton<CallAuditor>();
+        services.TryAddSingleton<Results.ResultShaper>();
+        services.AddOptions<Results.ResultOptions>().Bind(configuration.GetSection(Results.ResultOptions.SectionName));
         services.TryAddSingleton<GuardedToolGateway>();
         return services;
     }

@@ -40,6 +40,13 @@ internal sealed class BenchHost : IAsyncDisposable
             ["ControlPlane:SiloPort"] = siloPort.ToString(),
             ["ControlPlane:GatewayPort"] = FreePort().ToString(),
             ["ControlPlane:PrimarySiloPort"] = primarySiloPort?.ToString(),
+            // Buckets are checked on every call, sized so that the benchmark measures their cost, not refusals.
+            ["ControlPlane:RateLimits:Tenant:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:Tenant:RefillPerSecond"] = "1000000",
+            ["ControlPlane:RateLimits:Agent:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:Agent:RefillPerSecond"] = "1000000",
+            ["ControlPlane:RateLimits:User:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:User:RefillPerSecond"] = "1000000",
         });
         await app.StartAsync();
 

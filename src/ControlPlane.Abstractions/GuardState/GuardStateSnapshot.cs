@@ -16,7 +16,9 @@ public sealed record GuardStateSnapshot(
     [property: Id(2)] RevokedToken[] RevokedTokens,
     [property: Id(3)] ServerModeSetting[]? ServerModes = null,
     [property: Id(4)] ToolClassificationOverride[]? ClassificationOverrides = null,
-    [property: Id(5)] SchemaOverride[]? SchemaOverrides = null)
+    [property: Id(5)] SchemaOverride[]? SchemaOverrides = null,
+    [property: Id(6)] ControlPlane.RateLimits.RateLimitSetting[]? RateLimits = null,
+    [property: Id(7)] ProjectionSetting[]? Projections = null)
 {
     public static GuardStateSnapshot Empty { get; } = new(0, [], []);
 }

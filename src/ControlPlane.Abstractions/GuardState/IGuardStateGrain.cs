@@ -40,6 +40,14 @@ public interface IGuardStateGrain : IGrainWithIntegerKey
     [Alias("SetSchemaOverride")]
     Task<SchemaOverride?> SetSchemaOverrideAsync(string serverId, string toolName, string? tenantId, string? schemaJson, string reason, string setBy);
 
+    /// <summary>Sets a rate limit (or, with capacity 0, removes it).</summary>
+    [Alias("SetRateLimit")]
+    Task SetRateLimitAsync(ControlPlane.RateLimits.RateLimitSetting setting);
+
+    /// <summary>Sets (or, with null, removes) a tool's result projection.</summary>
+    [Alias("SetProjection")]
+    Task SetProjectionAsync(string serverId, string toolName, ProjectionSetting? projection, string reason, string setBy);
+
     [Alias("GetPolicyHistory"), AlwaysInterleave]
     Task<PolicyEvent[]> GetPolicyHistoryAsync(int limit);
 

@@ -53,3 +53,22 @@ public sealed record PolicyEvent(
     [property: Id(3)] string Reason,
     [property: Id(4)] string By,
     [property: Id(5)] DateTimeOffset At);
+
+/// <summary>
+/// What a read tool's result may carry back to the agent: only these fields (JSON pointers into the
+/// structured result; empty means all), at most so many array items, at most so many bytes, and PII redacted.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("cp.ProjectionSetting")]
+public sealed record ProjectionSetting(
+    [property: Id(0)] string ServerId,
+    [property: Id(1)] string ToolName,
+    [property: Id(2)] string[] Fields,
+    [property: Id(3)] int? MaxItems,
+    [property: Id(4)] int? MaxBytes,
+    [property: Id(5)] bool RedactPii,
+    [property: Id(6)] string Reason,
+    [property: Id(7)] string SetBy,
+    [property: Id(8)] DateTimeOffset SetAt)
+{
+    public string Key => $"{ServerId}|{ToolName}";
+}

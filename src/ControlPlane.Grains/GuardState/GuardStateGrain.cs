@@ -109,6 +109,23 @@ public sealed partial class GuardStateGrain(
         return entry;
     }
 
+    public async Task SetRateLimitAsync(ControlPlane.RateLimits.RateLimitSetting setting)
+    {
+        state.State.RateLimits.RemoveAll(r => r.Key == setting.Key);
+        if (setting.Capacity > 0) state.State.RateLimits.Add(setting);
+        RecordPolicy("rate-limit", setting.Key, setting.Capacity > 0 ? $"{setting.Capacity} at {setting.RefillPerSecond}/s" : "removed", "rate limit", setting.SetBy);
+        await CommitAsync();
+    }
+
+    public async Task SetProjectionAsync(string serverId, string toolName, ProjectionSetting? projection, string reason, string setBy)
+    {
+        RequireReason(reason);
+        state.State.Projections.RemoveAll(p => p.ServerId == serverId && p.ToolName == toolName);
+        if (projection is not null) state.State.Projections.Add(projection);
+        RecordPolicy("projection", $"{serverId}|{toolName}", projection is null ? "removed" : "set", reason, setBy);
+        await CommitAsync();
+    }
+
     public Task<PolicyEvent[]> GetPolicyHistoryAsync(int limit) =>
         Task.FromResult(state.State.PolicyHistory.AsEnumerable().Reverse().Take(Math.Clamp(limit, 1, HistoryLimit)).ToArray());
 
@@ -154,7 +171,9 @@ public sealed partial class GuardStateGrain(
         [.. state.State.Revoked],
         [.. state.State.ServerModes],
         [.. state.State.ClassificationOverrides],
-        [.. state.State.SchemaOverrides]);
+        [.. state.State.SchemaOverrides],
+        [.. state.State.RateLimits],
+        [.. state.State.Projections]);
 
     private async Task BroadcastAsync(GuardStateSnapshot snapshot)
     {
@@ -187,4 +206,6 @@ public sealed class GuardStateRecord
     [Id(5)] public List<ToolClassificationOverride> ClassificationOverrides { get; set; } = [];
     [Id(6)] public List<SchemaOverride> SchemaOverrides { get; set; } = [];
     [Id(7)] public List<PolicyEvent> PolicyHistory { get; set; } = [];
+    [Id(8)] public List<ControlPlane.RateLimits.RateLimitSetting> RateLimits { get; set; } = [];
+    [Id(9)] public List<ProjectionSetting> Projections { get; set; } = [];
 }

@@ -26,6 +26,7 @@ public sealed class GuardedToolGateway(
     AgentTokenValidator tokens,
     GuardStateCache guardState,
     CallAuditor auditor,
+    Results.ResultShaper shaper,
     IOptions<AuditOptions> auditOptions)
 {
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
@@ -106,6 +107,10 @@ public sealed class GuardedToolGateway(
                 throw;
             }
         }
+
+        // Read results are projected and redacted before they are hashed for the audit and sent: the audit's
+        // result hash is of exactly what the agent received.
+        if (!isAction) result = shaper.Shape(result, guardState.Policy.Projection(tool));
 
         if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || isAction || readPolicy == ReadAuditPolicy.FailOpen)
         {

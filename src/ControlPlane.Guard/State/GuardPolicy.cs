@@ -15,12 +15,16 @@ public sealed class GuardPolicy
     private readonly FrozenSet<string> _readWrite;
     private readonly FrozenDictionary<string, bool> _isAction;
     private readonly FrozenDictionary<string, ArgumentSchema?> _schemas;
+    private readonly FrozenDictionary<string, ControlPlane.RateLimits.RateLimitSetting> _rateLimits;
+    private readonly FrozenDictionary<string, ControlPlane.Policy.ProjectionSetting> _projections;
 
     public GuardPolicy(GuardStateSnapshot snapshot)
     {
         _readWrite = (snapshot.ServerModes ?? []).Where(m => m.ReadWrite).Select(m => m.Key).ToFrozenSet(StringComparer.Ordinal);
         _isAction = (snapshot.ClassificationOverrides ?? []).ToFrozenDictionary(o => o.Key, o => o.IsAction, StringComparer.Ordinal);
         _schemas = (snapshot.SchemaOverrides ?? []).ToFrozenDictionary(o => o.Key, o => TryCompile(o.SchemaJson), StringComparer.Ordinal);
+        _rateLimits = (snapshot.RateLimits ?? []).ToFrozenDictionary(r => r.Key, StringComparer.Ordinal);
+        _projections = (snapshot.Projections ?? []).ToFrozenDictionary(p => p.Key, StringComparer.Ordinal);
     }
 
     public static GuardPolicy Empty { get; } = new(GuardStateSnapshot.Empty);
@@ -47,6 +51,20 @@ public sealed class GuardPolicy
         if (_schemas.TryGetValue($"{tool.ServerId}|{tool.ToolName}", out var global)) yield return global;
         if (_schemas.TryGetValue($"{tool.ServerId}|{tool.ToolName}|{tenantId}", out var forTenant)) yield return forTenant;
     }
+
+    /// <summary>A tenant's limit for one bucket: the subject's own, else the tenant's for every subject of that scope.</summary>
+    public ControlPlane.RateLimits.RateLimitSetting? RateLimit(string tenantId, string scope, string? subject)
+    {
+        if (_rateLimits.Count == 0) return null;
+        if (subject is not null && _rateLimits.TryGetValue($"{tenantId}|{scope}|{subject}", out var own)) return own;
+        return _rateLimits.GetValueOrDefault($"{tenantId}|{scope}|*");
+    }
+
+    public IEnumerable<ControlPlane.RateLimits.RateLimitSetting> RateLimits(string tenantId) =>
+        _rateLimits.Values.Where(r => r.TenantId == tenantId);
+
+    public ControlPlane.Policy.ProjectionSetting? Projection(ToolDescriptor tool) =>
+        _projections.Count == 0 ? null : _projections.GetValueOrDefault($"{tool.ServerId}|{tool.ToolName}");
 
     private static ArgumentSchema? TryCompile(string json)
     {

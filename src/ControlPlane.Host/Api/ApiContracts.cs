@@ -60,3 +60,7 @@ internal sealed record ApprovalResponse(
         v.Status.ToString().ToLowerInvariant(), v.Request.RequestedAt, v.Request.ExpiresAt, v.DecidedBy, v.DecidedAt, v.Reason,
         v.TokenExpiresAt, v.ConsumedAt);
 }
+
+internal sealed record RateLimitRequest(string? Scope, string? AgentId, string? UserId, string? ServerId, string? ToolName, double? Capacity, double? RefillPerSecond);
+
+internal sealed record ProjectionRequest(string[]? Fields, int? MaxItems, int? MaxBytes, bool? RedactPii, bool? Remove, string? Reason);

@@ -81,6 +81,13 @@ internal static class OperatorApi
             return new { tenantId, days = body.Days };
         });
 
+        tenants.MapPut("/{tenantId}/rate-limits", async (string tenantId, RateLimitRequest body, HttpContext http, PolicyService service) =>
+            await service.SetRateLimitAsync(http.User.Operator(), tenantId, body.Scope, body.AgentId, body.UserId, body.ServerId, body.ToolName, body.Capacity, body.RefillPerSecond));
+        tenants.MapGet("/{tenantId}/rate-limits", async (string tenantId, HttpContext http, PolicyService service) =>
+            new ItemsResponse<ControlPlane.RateLimits.RateLimitSetting>(await service.ListRateLimitsAsync(http.User.Operator(), tenantId)));
+        tools.MapPut("/projection", async (string serverId, string toolName, ProjectionRequest body, HttpContext http, PolicyService service) =>
+            Results.Ok(await service.SetProjectionAsync(http.User.Operator(), serverId, toolName, body.Fields, body.MaxItems, body.MaxBytes, body.RedactPii, body.Remove is true, body.Reason)));
+
         var approvals = api.MapGroup("/approvals");
         approvals.MapGet("", async (string? status, string? tenantId, HttpContext http, ApprovalService service) =>
             new ItemsResponse<ApprovalResponse>([.. (await service.ListAsync(http.User.Operator(), status, tenantId)).Select(ApprovalResponse.From)]));

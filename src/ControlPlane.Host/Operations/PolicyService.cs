@@ -65,6 +65,58 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         return await Owner.SetSchemaOverrideAsync(serverId, toolName, tenantId, json, reason!.Trim(), by.Id);
     }
 
+    public async Task<ControlPlane.RateLimits.RateLimitSetting> SetRateLimitAsync(OperatorAccount by, string tenantId, string? scope, string? agentId, string? userId, string? serverId, string? toolName, double? capacity, double? refillPerSecond)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        await tenants.GetVisibleAsync(by, tenantId);
+        var check = new RequestValidator()
+            .Check(scope is "tenant" or "agent" or "user" or "tool", "scope", "Scope is tenant, agent, user or tool.")
+            .Check(capacity is >= 0 and <= 1_000_000, "capacity", "Capacity is 0 (removes the limit) to 1,000,000.")
+            .Check(refillPerSecond is >= 0 and <= 1_000_000, "refillPerSecond", "Refill is 0 to 1,000,000 per second.");
+        string? subject = scope switch
+        {
+            "agent" => agentId,
+            "user" => userId,
+            "tool" when serverId is not null && toolName is not null => serverId + "/" + toolName,
+            "tool" when serverId is not null || toolName is not null => "!",
+            _ => null,
+        };
+        check.Check(subject != "!", "toolName", "A tool limit names both serverId and toolName, or neither (each tool).");
+        check.Check(subject is null or "!" || Identifiers.IsValidReference(subject), "subject", "Ids use letters, digits, '-', '_', '.', ':' or '/'.");
+        check.ThrowIfInvalid();
+
+        var setting = new ControlPlane.RateLimits.RateLimitSetting(tenantId, scope!, subject, capacity!.Value, refillPerSecond!.Value, by.Id, DateTimeOffset.UtcNow);
+        await Owner.SetRateLimitAsync(setting);
+        return setting;
+    }
+
+    public async Task<IReadOnlyList<ControlPlane.RateLimits.RateLimitSetting>> ListRateLimitsAsync(OperatorAccount by, string tenantId)
+    {
+        by.RequireRole(OperatorRoles.Viewer);
+        await tenants.GetVisibleAsync(by, tenantId);
+        return [.. guardState.Policy.RateLimits(tenantId)];
+    }
+
+    public async Task<ProjectionSetting?> SetProjectionAsync(OperatorAccount by, string serverId, string toolName, string[]? fields, int? maxItems, int? maxBytes, bool? redactPii, bool remove, string? reason)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        by.RequireAllTenants("A tool's result projection");
+        RequireReason(reason);
+        RequireTool(serverId, toolName);
+        var check = new RequestValidator()
+            .Check(maxItems is null or (>= 1 and <= 100_000), "maxItems", "Between 1 and 100000.")
+            .Check(maxBytes is null or (>= 64 and <= 64 * 1024 * 1024), "maxBytes", "Between 64 bytes and 64 MiB.");
+        foreach (var field in fields ?? [])
+        {
+            check.Check(field.StartsWith('/') && field.Length > 1, "fields", $"'{field}' is not a JSON pointer such as /id or /orders/*/id.");
+        }
+
+        check.ThrowIfInvalid();
+        var projection = remove ? null : new ProjectionSetting(serverId, toolName, fields ?? [], maxItems, maxBytes, redactPii ?? true, reason!.Trim(), by.Id, DateTimeOffset.UtcNow);
+        await Owner.SetProjectionAsync(serverId, toolName, projection, reason!.Trim(), by.Id);
+        return projection;
+    }
+
     /// <summary>Every server with its mode for the tenant and each tool's effective classification.</summary>
     public async Task<IReadOnlyList<ServerView>> ListServersAsync(OperatorAccount by, string tenantId)
     {

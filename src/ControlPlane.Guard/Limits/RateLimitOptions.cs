@@ -1,0 +1,29 @@
+namespace ControlPlane.Guard.Limits;
+
+/// <summary>A bucket: how many calls may burst, and how fast the allowance comes back.</summary>
+public sealed class BucketShape
+{
+    public double Capacity { get; set; }
+
+    public double RefillPerSecond { get; set; }
+}
+
+/// <summary>
+/// Default buckets for tenants without their own limits, and per-tool weights. Bound from
+/// <c>ControlPlane:RateLimits</c>. A null shape means no default bucket at that level.
+/// </summary>
+public sealed class RateLimitOptions
+{
+    public const string SectionName = "ControlPlane:RateLimits";
+
+    public BucketShape? Tenant { get; set; } = new() { Capacity = 2000, RefillPerSecond = 500 };
+
+    public BucketShape? Agent { get; set; } = new() { Capacity = 300, RefillPerSecond = 50 };
+
+    public BucketShape? User { get; set; } = new() { Capacity = 300, RefillPerSecond = 50 };
+
+    public BucketShape? Tool { get; set; }
+
+    /// <summary>Tokens a call of a tool costs (<c>serverId/toolName</c>); 1 when not listed.</summary>
+    public Dictionary<string, double> ToolWeights { get; set; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,208 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ControlPlane.Audit.Redaction;
+using ControlPlane.Policy;
+using Microsoft.Extensions.Options;
+using ModelContextProtocol.Protocol;
+
+namespace ControlPlane.Guard.Results;
+
+/// <summary>Result settings, bound from <c>ControlPlane:Results</c>.</summary>
+public sealed class ResultOptions
+{
+    public const string SectionName = "ControlPlane:Results";
+
+    /// <summary>Redact PII from read tools' results unless a tool's projection says otherwise.</summary>
+    public bool RedactPiiByDefault { get; set; } = true;
+}
+
+/// <summary>
+/// Read tools that lie a little: a read result is projected to the fields an operator allowed, arrays are
+/// capped, oversized results are cut with an explicit marker, and PII is redacted, in structuredContent and
+/// in text blocks that hold JSON, before anything leaves the control plane.
+/// </summary>
+public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> options)
+{
+    public const string TruncatedMarker = "_truncated";
+
+    public CallToolResult Shape(CallToolResult result, ProjectionSetting? projection)
+    {
+        var redact = projection?.RedactPii ?? options.Value.RedactPiiByDefault;
+        if (projection is null && !redact) return result;
+
+        var shaped = new CallToolResult { IsError = result.IsError, Meta = result.Meta };
+        if (result.StructuredContent is { } structured) shaped.StructuredContent = ShapeJson(structured, projection, redact);
+
+        foreach (var block in result.Content)
+        {
+            if (block is TextContentBlock text)
+            {
+                shaped.Content.Add(new TextContentBlock { Text = ShapeText(text.Text, projection, redact), Annotations = text.Annotations });
+            }
+            else
+            {
+                shaped.Content.Add(block);
+            }
+        }
+
+        return shaped;
+    }
+
+    private string ShapeText(string text, ProjectionSetting? projection, bool redact)
+    {
+        var trimmed = text.AsSpan().TrimStart();
+        if (trimmed.Length > 0 && trimmed[0] is '{' or '[')
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(text);
+                return ShapeJson(document.RootElement, projection, redact).GetRawText();
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: treat as prose.
+            }
+        }
+
+        var result = redact ? redactor.RedactText(text) : text;
+        if (projection?.MaxBytes is { } max && Encoding.UTF8.GetByteCount(result) > max)
+        {
+            result = TruncateUtf8(result, max) + $" …[truncated by ControlPlane: more than {max} bytes]";
+        }
+
+        return result;
+    }
+
+    private JsonElement ShapeJson(JsonElement value, ProjectionSetting? projection, bool redact)
+    {
+        var node = JsonNode.Parse(value.GetRawText());
+        var truncated = false;
+        if (projection is { Fields.Length: > 0 }) node = Project(node, projection.Fields);
+        if (projection?.MaxItems is { } maxItems) truncated |= CapArrays(node, maxItems);
+
+        var element = JsonSerializer.SerializeToElement(node);
+        if (redact) element = redactor.Redact(element).Clone();
+
+        if (projection?.MaxBytes is { } maxBytes && element.GetRawText().Length > maxBytes)
+        {
+            element = JsonSerializer.SerializeToElement(new Dictionary<string, object>
+            {
+                [TruncatedMarker] = true,
+                ["note"] = $"The result was larger than the {maxBytes} bytes this tool may return; narrow the request.",
+            });
+        }
+        else if (truncated && element.ValueKind == JsonValueKind.Object)
+        {
+            var withMarker = JsonNode.Parse(element.GetRawText())!.AsObject();
+            withMarker[TruncatedMarker] = true;
+            element = JsonSerializer.SerializeToElement(withMarker);
+        }
+
+        return element;
+    }
+
+    /// <summary>Keeps only the values at the allowed JSON pointers (<c>*</c> matches every array item or property).</summary>
+    private static JsonNode? Project(JsonNode? source, string[] pointers)
+    {
+        JsonNode? result = null;
+        foreach (var pointer in pointers)
+        {
+            var segments = pointer.Split('/').Skip(1).Select(s => s.Replace("~1", "/").Replace("~0", "~")).ToArray();
+            result = Merge(result, Select(source, segments, 0));
+        }
+
+        return result ?? new JsonObject();
+    }
+
+    private static JsonNode? Select(JsonNode? node, string[] segments, int index)
+    {
+        if (index == segments.Length) return node?.DeepClone();
+        var segment = segments[index];
+        switch (node)
+        {
+            case JsonObject obj when segment == "*":
+                var all = new JsonObject();
+                foreach (var (key, child) in obj)
+                {
+                    var picked = Select(child, segments, index + 1);
+                    if (picked is not null) all[key] = picked;
+                }
+
+                return all;
+            case JsonObject obj when obj.TryGetPropertyValue(segment, out var child):
+                var inner = Select(child, segments, index + 1);
+                return inner is null && child is not null ? null : new JsonObject { [segment] = inner };
+            case JsonArray array when segment == "*":
+                return new JsonArray([.. array.Select(item => Select(item, segments, index + 1) ?? new JsonObject())]);
+            case JsonArray array when int.TryParse(segment, out var i) && i >= 0 && i < array.Count:
+                var list = new JsonArray();
+                for (var k = 0; k < i; k++) list.Add(null);
+                list.Add(Select(array[i], segments, index + 1));
+                return list;
+            default:
+                return null;
+        }
+    }
+
+    private static JsonNode? Merge(JsonNode? into, JsonNode? from)
+    {
+        if (into is null) return from;
+        if (from is null) return into;
+        if (into is JsonObject a && from is JsonObject b)
+        {
+            foreach (var (key, value) in b.ToList())
+            {
+                b.Remove(key);
+                a[key] = a.TryGetPropertyValue(key, out var existing) ? Merge(existing, value) : value;
+            }
+
+            return a;
+        }
+
+        if (into is JsonArray x && from is JsonArray y)
+        {
+            for (var i = 0; i < y.Count; i++)
+            {
+                var item = y[i];
+                y[i] = null;
+                if (i < x.Count) x[i] = Merge(x[i], item);
+                else x.Add(item);
+            }
+
+            return x;
+        }
+
+        return from;
+    }
+
+    private static bool CapArrays(JsonNode? node, int maxItems)
+    {
+        var cut = false;
+        switch (node)
+        {
+            case JsonArray array:
+                while (array.Count > maxItems)
+                {
+                    array.RemoveAt(array.Count - 1);
+                    cut = true;
+                }
+
+                foreach (var item in array) cut |= CapArrays(item, maxItems);
+                break;
+            case JsonObject obj:
+                foreach (var (_, child) in obj) cut |= CapArrays(child, maxItems);
+                break;
+        }
+
+        return cut;
+    }
+
+    private static string TruncateUtf8(string text, int maxBytes)
+    {
+        var length = Math.Min(text.Length, maxBytes);
+        while (length > 0 && Encoding.UTF8.GetByteCount(text.AsSpan(0, length)) > maxBytes) length--;
+        if (length > 0 && char.IsHighSurrogate(text[length - 1])) length--;
+        return text[..length];
+    }
+}
