@@ -154,7 +154,8 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
             foreach (var (key, value) in b.ToList())
             {
                 b.Remove(key);
-                a[key] = a.TryGetPropertyValue(key, out var existing) ? Merge(existing, value) : value;
+                if (!a.TryGetPropertyValue(key, out var existing)) a[key] = value;
+                else if (Merge(existing, value) is var merged && !ReferenceEquals(merged, existing)) a[key] = merged;
             }
 
             return a;
@@ -166,8 +167,8 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
             {
                 var item = y[i];
                 y[i] = null;
-                if (i < x.Count) x[i] = Merge(x[i], item);
-                else x.Add(item);
+                if (i >= x.Count) x.Add(item);
+                else if (Merge(x[i], item) is var merged && !ReferenceEquals(merged, x[i])) x[i] = merged;
             }
 
             return x;
