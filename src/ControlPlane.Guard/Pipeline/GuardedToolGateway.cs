@@ -27,6 +27,7 @@ public sealed class GuardedToolGateway(
     GuardStateCache guardState,
     CallAuditor auditor,
     Results.ResultShaper shaper,
+    Limits.DownstreamProtection downstream,
     IOptions<AuditOptions> auditOptions)
 {
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
@@ -94,7 +95,17 @@ public sealed class GuardedToolGateway(
             try
             {
                 if (flight.KilledBy is not null) throw new OperationCanceledException(flight.Token);
-                result = await tool.Invoker(request, flight.Token);
+                result = await downstream.ExecuteAsync(tool.ServerId, ct => tool.Invoker(request, ct), flight.Token);
+            }
+            catch (Limits.DownstreamUnavailableException ex)
+            {
+                await TryRecordAsync(audit.RecordFailureAsync("upstream_unavailable", RefusalCodes.UpstreamUnavailable));
+                return new Refusal(
+                    RefusalCodes.UpstreamUnavailable,
+                    $"{ex.Message} Retry after {Math.Ceiling(ex.RetryAfter.TotalSeconds):0} s; do not hammer it.")
+                {
+                    RetryAfterSeconds = (int)Math.Max(1, Math.Ceiling(ex.RetryAfter.TotalSeconds)),
+                }.ToCallToolResult();
             }
             catch (OperationCanceledException) when (flight.KilledBy is { } killedDuring)
             {

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using ControlPlane.Guard;
 using ControlPlane.Guard.Catalog;
+using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 
 namespace ControlPlane.Tests.Infrastructure;
@@ -20,7 +21,34 @@ public sealed class LabTools : IToolSource
 
     public int SlowCancelled => Volatile.Read(ref _slowCancelled);
 
-    public IEnumerable<ToolDescriptor> GetTools() => ToolCatalog.FromInProcessServer(ServerId,
+    /// <summary>While true, lab__flaky throws as a crashed downstream would.</summary>
+    public volatile bool Failing;
+
+    private int _flakyCalls;
+
+    public int FlakyCalls => Volatile.Read(ref _flakyCalls);
+
+    public IEnumerable<ToolDescriptor> GetTools() => Downstream().Concat(InProcess());
+
+    /// <summary>Tools that behave like a remote server: they throw or hang instead of returning error results.</summary>
+    private IEnumerable<ToolDescriptor> Downstream() =>
+    [
+        new ToolDescriptor(ServerId, new Tool { Name = "flaky", Annotations = new ToolAnnotations { ReadOnlyHint = true } }, ToolClassification.Read,
+            (_, _) =>
+            {
+                Interlocked.Increment(ref _flakyCalls);
+                if (Failing) throw new IOException("downstream connection reset (test)");
+                return ValueTask.FromResult(new CallToolResult { Content = [new TextContentBlock { Text = "ok" }] });
+            }, ServerId + ToolCatalog.Separator + "flaky"),
+        new ToolDescriptor(ServerId, new Tool { Name = "hang", Annotations = new ToolAnnotations { ReadOnlyHint = true } }, ToolClassification.Read,
+            async (_, ct) =>
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+                return new CallToolResult();
+            }, ServerId + ToolCatalog.Separator + "hang"),
+    ];
+
+    private IEnumerable<ToolDescriptor> InProcess() => ToolCatalog.FromInProcessServer(ServerId,
     [
         McpServerTool.Create(
             [Description("Waits up to 30 s, then answers.")] async (CancellationToken cancellationToken) =>

@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using ModelContextProtocol.Protocol;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.RateLimiting;
+using Polly.Timeout;
+
+namespace ControlPlane.Guard.Limits;
+
+/// <summary>Limits for one downstream tool server.</summary>
+public sealed class DownstreamLimits
+{
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Calls in flight to this server at once; more wait in a short queue, then fail fast.</summary>
+    public int MaxConcurrency { get; set; } = 64;
+
+    public int QueueLimit { get; set; } = 64;
+
+    /// <summary>The circuit opens when this share of calls in the sampling window failed (exceptions and timeouts).</summary>
+    public double FailureRatio { get; set; } = 0.5;
+
+    public int MinimumThroughput { get; set; } = 10;
+
+    public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>Downstream protection settings, bound from <c>ControlPlane:Downstream</c>.</summary>
+public sealed class DownstreamOptions
+{
+    public const string SectionName = "ControlPlane:Downstream";
+
+    public DownstreamLimits Defaults { get; set; } = new();
+
+    /// <summary>Per server id, replacing the defaults.</summary>
+    public Dictionary<string, DownstreamLimits> Servers { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>The downstream did not answer in time, is being shed, or its circuit is open. Nothing more is sent to it now.</summary>
+public sealed class DownstreamUnavailableException(string serverId, string why, TimeSpan retryAfter, Exception inner)
+    : Exception($"Tool server '{serverId}' is unavailable: {why}.", inner)
+{
+    public string ServerId { get; } = serverId;
+
+    public string Why { get; } = why;
+
+    public TimeSpan RetryAfter { get; } = retryAfter;
+}
+
+/// <summary>
+/// A Polly pipeline per tool server: a concurrency limit, a circuit breaker and a timeout, so an unhealthy
+/// downstream fails fast with a retry_after instead of piling calls onto it.
+/// </summary>
+public sealed class DownstreamProtection(IOptions<DownstreamOptions> options, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, (ResiliencePipeline<CallToolResult> Pipeline, DownstreamLimits Limits)> _pipelines = new(StringComparer.Ordinal);
+
+    public async ValueTask<CallToolResult> ExecuteAsync(string serverId, Func<CancellationToken, ValueTask<CallToolResult>> call, CancellationToken cancellationToken)
+    {
+        var (pipeline, limits) = _pipelines.GetOrAdd(serverId, Build);
+        try
+        {
+            return await pipeline.ExecuteAsync(static async (call, ct) => await call(ct), call, cancellationToken);
+        }
+        catch (BrokenCircuitException ex)
+        {
+            throw new DownstreamUnavailableException(serverId, "its circuit is open after repeated failures", ex.RetryAfter ?? limits.BreakDuration, ex);
+        }
+        catch (TimeoutRejectedException ex)
+        {
+            throw new DownstreamUnavailableException(serverId, $"it did not answer within {limits.Timeout.TotalSeconds:0.#} s", TimeSpan.FromSeconds(5), ex);
+        }
+        catch (RateLimiterRejectedException ex)
+        {
+            throw new DownstreamUnavailableException(serverId, "too many calls are already waiting for it", ex.RetryAfter ?? TimeSpan.FromSeconds(1), ex);
+        }
+    }
+
+    private (ResiliencePipeline<CallToolResult>, DownstreamLimits) Build(string serverId)
+    {
+        var limits = options.Value.Servers.TryGetValue(serverId, out var own) ? own : options.Value.Defaults;
+        var pipeline = new ResiliencePipelineBuilder<CallToolResult> { TimeProvider = time }
+            .AddConcurrencyLimiter(limits.MaxConcurrency, limits.QueueLimit)
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<CallToolResult>
+            {
+                FailureRatio = limits.FailureRatio,
+                MinimumThroughput = limits.MinimumThroughput,
+                SamplingDuration = limits.SamplingDuration,
+                BreakDuration = limits.BreakDuration,
+                // A cancelled call (client or kill switch) says nothing about the downstream's health.
+                ShouldHandle = new PredicateBuilder<CallToolResult>().Handle<Exception>(static ex => ex is not OperationCanceledException || ex is TimeoutRejectedException),
+            })
+            .AddTimeout(limits.Timeout)
+            .Build();
+        return (pipeline, limits);
+    }
+}
