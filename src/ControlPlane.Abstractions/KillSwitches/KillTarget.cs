@@ -77,7 +77,12 @@ public sealed record KillTarget(
                 break;
         }
 
-        foreach (var (value, name) in new[] { (TenantId, "tenantId"), (AgentId, "agentId"), (UserId, "userId"), (SessionId, "sessionId"), (ServerId, "serverId"), (ToolName, "toolName") })
+        if (SessionId is not null && !Identifiers.IsValidSessionId(SessionId))
+        {
+            errors.Add("sessionId must be 1-256 visible ASCII characters other than '|'");
+        }
+
+        foreach (var (value, name) in new[] { (TenantId, "tenantId"), (AgentId, "agentId"), (UserId, "userId"), (ServerId, "serverId"), (ToolName, "toolName") })
         {
             if (value is not null && !Identifiers.IsValidReference(value))
             {

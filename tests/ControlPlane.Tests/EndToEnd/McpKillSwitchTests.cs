@@ -81,7 +81,7 @@ public sealed class McpKillSwitchTests(EmbeddedHostFixture fixture)
         {
             await using var client = await Host.ConnectAsync(token, path: "/mcp/lab");
             var names = (await client.ListToolsAsync()).Select(t => t.Name).Order().ToList();
-            Assert.Equal(["echo_action", "slow_read"], names);
+            Assert.Equal(["echo_action", "flaky", "hang", "slow_read"], names);
 
             var echo = await Host.CallConfirmedAsync(client, "echo_action", new Dictionary<string, object?> { ["text"] = "hi" });
             RefusalAssert.Succeeded(echo);

@@ -52,44 +52,50 @@ public sealed class OperatorAuthorizationTests(EmbeddedHostFixture fixture)
         var serverInOwnTenant = await acmeOps.PostAsJsonAsync("/api/v1/kill-switches", new { scope = "server", serverId = "support-desk", tenantId = "acme", reason = "acme only" });
         Assert.Equal(HttpStatusCode.Created, serverInOwnTenant.StatusCode);
         var serverId = (await serverInOwnTenant.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
-
-        foreach (var foreign in new object[]
-        {
-            new { scope = "tenant", tenantId = "demo", reason = "not yours" },
-            new { scope = "agent", tenantId = "demo", agentId = "demo-agent", reason = "not yours" },
-            new { scope = "global", reason = "not yours" },
-            new { scope = "server", serverId = "support-desk", reason = "every tenant" },
-            new { scope = "tool", serverId = "support-desk", toolName = "create_refund", reason = "every tenant" },
-        })
-        {
-            Assert.Equal(HttpStatusCode.Forbidden, (await acmeOps.PostAsJsonAsync("/api/v1/kill-switches", foreign)).StatusCode);
-        }
-
-        // A demo session is another tenant's: the acme operator may not kill it.
-        await using (var demoClient = await Host.ConnectAsync())
-        {
-            await demoClient.ListToolsAsync();
-            var sessionKill = await acmeOps.PostAsJsonAsync("/api/v1/kill-switches", new { scope = "session", sessionId = demoClient.SessionId, reason = "not yours" });
-            Assert.Equal(HttpStatusCode.Forbidden, sessionKill.StatusCode);
-        }
-
-        // The admin's global view has a demo switch; the acme operator's list never shows it, and it cannot clear it.
-        var demoKill = await Host.KillAsync(new { scope = "agent", tenantId = "demo", agentId = "someone-else", reason = "demo only" });
         try
         {
-            var visible = (await acmeOps.GetFromJsonAsync<JsonElement>("/api/v1/kill-switches")).GetProperty("items").EnumerateArray()
-                .Select(s => s.GetProperty("tenantId").GetString()).ToList();
-            Assert.NotEmpty(visible);
-            Assert.All(visible, t => Assert.Equal("acme", t));
-            Assert.Equal(HttpStatusCode.Forbidden, (await acmeOps.PostAsJsonAsync($"/api/v1/kill-switches/{demoKill}/clear", new { reason = "not yours" })).StatusCode);
+
+            foreach (var foreign in new object[]
+            {
+                new { scope = "tenant", tenantId = "demo", reason = "not yours" },
+                new { scope = "agent", tenantId = "demo", agentId = "demo-agent", reason = "not yours" },
+                new { scope = "global", reason = "not yours" },
+                new { scope = "server", serverId = "support-desk", reason = "every tenant" },
+                new { scope = "tool", serverId = "support-desk", toolName = "create_refund", reason = "every tenant" },
+            })
+            {
+                Assert.Equal(HttpStatusCode.Forbidden, (await acmeOps.PostAsJsonAsync("/api/v1/kill-switches", foreign)).StatusCode);
+            }
+
+            // A demo session is another tenant's: the acme operator may not kill it.
+            await using (var demoClient = await Host.ConnectAsync())
+            {
+                await demoClient.ListToolsAsync();
+                var sessionKill = await acmeOps.PostAsJsonAsync("/api/v1/kill-switches", new { scope = "session", sessionId = demoClient.SessionId, reason = "not yours" });
+                Assert.Equal(HttpStatusCode.Forbidden, sessionKill.StatusCode);
+            }
+
+            // The admin's global view has a demo switch; the acme operator's list never shows it, and it cannot clear it.
+            var demoKill = await Host.KillAsync(new { scope = "agent", tenantId = "demo", agentId = "someone-else", reason = "demo only" });
+            try
+            {
+                var visible = (await acmeOps.GetFromJsonAsync<JsonElement>("/api/v1/kill-switches")).GetProperty("items").EnumerateArray()
+                    .Select(s => s.GetProperty("tenantId").GetString()).ToList();
+                Assert.NotEmpty(visible);
+                Assert.All(visible, t => Assert.Equal("acme", t));
+                Assert.Equal(HttpStatusCode.Forbidden, (await acmeOps.PostAsJsonAsync($"/api/v1/kill-switches/{demoKill}/clear", new { reason = "not yours" })).StatusCode);
+            }
+            finally
+            {
+                await Host.ClearAsync(demoKill);
+            }
+
         }
         finally
         {
-            await Host.ClearAsync(demoKill);
+            Assert.Equal(HttpStatusCode.OK, (await acmeOps.PostAsJsonAsync($"/api/v1/kill-switches/{ownId}/clear", new { reason = "resolved" })).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await acmeOps.PostAsJsonAsync($"/api/v1/kill-switches/{serverId}/clear", new { reason = "resolved" })).StatusCode);
         }
-
-        Assert.Equal(HttpStatusCode.OK, (await acmeOps.PostAsJsonAsync($"/api/v1/kill-switches/{ownId}/clear", new { reason = "resolved" })).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await acmeOps.PostAsJsonAsync($"/api/v1/kill-switches/{serverId}/clear", new { reason = "resolved" })).StatusCode);
     }
 
     [Fact]

@@ -177,6 +177,8 @@ public sealed class KillTargetTests
     [InlineData(KillScope.User, "t", "a", "u", null, null, null, false)]
     [InlineData(KillScope.Session, null, null, null, "s", null, null, true)]
     [InlineData(KillScope.Session, null, null, null, null, null, null, false)]
+    [InlineData(KillScope.Session, null, null, null, "-Xy_9z", null, null, true)]
+    [InlineData(KillScope.Session, null, null, null, "a|b", null, null, false)]
     [InlineData(KillScope.Tenant, "a|b", null, null, null, null, null, false)]
     public void Each_scope_needs_exactly_its_ids(KillScope scope, string? tenant, string? agent, string? user, string? session, string? server, string? tool, bool valid)
     {
