@@ -30,15 +30,7 @@ public static class AuditServiceCollectionExtensions
                 $"{AuditOptions.SectionName}:ConnectionString is required for the PostgreSQL audit store.")
             .ValidateOnStart();
 
-        services.TryAddSingleton<IAuditStore>(sp =>
-        {
-            var options = sp.GetRequiredService<IOptions<AuditOptions>>().Value;
-            return options.Provider switch
-            {
-                AuditProvider.PostgreSQL => new PostgresAuditStore(options.ConnectionString!),
-                _ => new SqliteAuditStore(options.ConnectionString is { Length: > 0 } path ? path : Path.Combine(dataDir, "audit.db")),
-            };
-        });
+        services.TryAddSingleton(sp => CreateStore(sp.GetRequiredService<IOptions<AuditOptions>>().Value, dataDir));
         services.TryAddSingleton(sp => new ArgumentHasher(ResolveKey(sp.GetRequiredService<IOptions<AuditOptions>>().Value, dataDir, generateKey)));
         services.TryAddSingleton(sp => new Redactor(new RedactionOptions { Pointers = sp.GetRequiredService<IOptions<AuditOptions>>().Value.RedactPointers }));
         services.AddHostedService<AuditSchemaStartup>();
@@ -46,6 +38,13 @@ public static class AuditServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());
         return services;
     }
+
+    /// <summary>The store the options name: PostgreSQL, or SQLite (by default <c>audit.db</c> under the data directory).</summary>
+    public static IAuditStore CreateStore(AuditOptions options, string dataDir) => options.Provider switch
+    {
+        AuditProvider.PostgreSQL => new PostgresAuditStore(options.ConnectionString!),
+        _ => new SqliteAuditStore(options.ConnectionString is { Length: > 0 } path ? path : Path.Combine(dataDir, "audit.db")),
+    };
 
     private static byte[] ResolveKey(AuditOptions options, string dataDir, bool generateKey)
     {

@@ -1,11 +1,14 @@
 using ControlPlane.Host.Hosting;
 
+if (args is ["audit", ..]) return await AuditCommand.RunAsync(args[1..]);
+
 var builder = WebApplication.CreateBuilder(args);
 builder.AddControlPlane();
 
 var app = builder.Build();
 app.MapControlPlane();
-app.Run();
+await app.RunAsync();
+return 0;
 
 /// <summary>The entry point, visible to tests that host the control plane in-process.</summary>
 public partial class Program;
