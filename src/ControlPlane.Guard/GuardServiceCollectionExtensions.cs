@@ -42,10 +42,13 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<ModeStep>();
         services.TryAddSingleton<SchemaStep>();
         services.TryAddSingleton<ConfirmationStep>();
+        services.TryAddSingleton<ApprovalNotifier>();
+        services.AddHostedService(sp => sp.GetRequiredService<ApprovalNotifier>());
         services.TryAddSingleton<RateLimitStep>();
         services.AddOptions<Limits.RateLimitOptions>().Bind(configuration.GetSection(Limits.RateLimitOptions.SectionName));
         services.AddOptions<ConfirmationOptions>().Bind(configuration.GetSection(ConfirmationOptions.SectionName))
             .Validate(o => o.RequestLifetime > TimeSpan.Zero && o.TokenLifetime > TimeSpan.Zero, $"{ConfirmationOptions.SectionName} lifetimes must be positive.")
+            .Validate(o => o.WebhookUrl is null || Uri.TryCreate(o.WebhookUrl, UriKind.Absolute, out _), $"{ConfirmationOptions.SectionName}:WebhookUrl must be an absolute URL.")
             .ValidateOnStart();
         services.TryAddKeyedSingleton(ControlPlaneClock.ServiceKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.TryAddSingleton(sp => new GuardPipeline(

@@ -146,7 +146,8 @@ async Task GuardStepsAsync(BenchHost host, int iterations)
     IGuardStep[] steps =
     [
         services.GetRequiredService<KillSwitchStep>(), services.GetRequiredService<AuthenticationStep>(), services.GetRequiredService<ScopeStep>(),
-        services.GetRequiredService<ModeStep>(), services.GetRequiredService<SchemaStep>(),
+        services.GetRequiredService<ModeStep>(), services.GetRequiredService<SchemaStep>(), services.GetRequiredService<RateLimitStep>(),
+        services.GetRequiredService<ConfirmationStep>(),
     ];
     foreach (var step in steps) Print(Measure(step.Name, () => step.CheckAsync(call, CancellationToken.None)));
     Print(Measure("whole pipeline", () => pipeline.EvaluateAsync(call, CancellationToken.None)));

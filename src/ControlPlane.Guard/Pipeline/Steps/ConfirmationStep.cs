@@ -22,6 +22,12 @@ public sealed class ConfirmationOptions
 
     /// <summary>Per tool (<c>serverId/toolName</c>) token lifetimes that differ from the default.</summary>
     public Dictionary<string, TimeSpan> ToolTokenLifetimes { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>A Slack-compatible incoming webhook told about every new approval request; off when unset.</summary>
+    public string? WebhookUrl { get; set; }
+
+    /// <summary>Where approvers open an approval (the console's or API's base URL), for the link in notifications.</summary>
+    public string? ApprovalLinkBase { get; set; }
 }
 
 /// <summary>
@@ -35,6 +41,7 @@ public sealed class ConfirmationStep(
     Redactor redactor,
     ArgumentHasher hasher,
     IOptions<ConfirmationOptions> options,
+    ApprovalNotifier notifier,
     [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time) : IGuardStep
 {
     public string Name => "confirmation";
@@ -122,6 +129,7 @@ public sealed class ConfirmationStep(
 
         var view = await grains.GetGrain<IApprovalGrain>(request.Id).OpenAsync(request).WaitAsync(cancellationToken);
         await index.AddAsync(request.Id, dedupKey).WaitAsync(cancellationToken);
+        notifier.Notify(request);
         return view;
     }
 
