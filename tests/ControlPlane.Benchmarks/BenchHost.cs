@@ -33,6 +33,8 @@ internal sealed class BenchHost : IAsyncDisposable
     {
         var httpPort = FreePort();
         var siloPort = FreePort();
+        // CP_BENCH_NO_RATE_LIMITS=1 takes the buckets out, to see what they cost end to end.
+        var bucket = Environment.GetEnvironmentVariable("CP_BENCH_NO_RATE_LIMITS") == "1" ? "0" : "1000000";
         var app = ControlPlaneApplication.Build(new Dictionary<string, string?>
         {
             ["urls"] = $"http://127.0.0.1:{httpPort}",
@@ -41,11 +43,11 @@ internal sealed class BenchHost : IAsyncDisposable
             ["ControlPlane:GatewayPort"] = FreePort().ToString(),
             ["ControlPlane:PrimarySiloPort"] = primarySiloPort?.ToString(),
             // Buckets are checked on every call, sized so that the benchmark measures their cost, not refusals.
-            ["ControlPlane:RateLimits:Tenant:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:Tenant:Capacity"] = bucket,
             ["ControlPlane:RateLimits:Tenant:RefillPerSecond"] = "1000000",
-            ["ControlPlane:RateLimits:Agent:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:Agent:Capacity"] = bucket,
             ["ControlPlane:RateLimits:Agent:RefillPerSecond"] = "1000000",
-            ["ControlPlane:RateLimits:User:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:User:Capacity"] = bucket,
             ["ControlPlane:RateLimits:User:RefillPerSecond"] = "1000000",
         });
         await app.StartAsync();
