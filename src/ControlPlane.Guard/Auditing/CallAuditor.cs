@@ -29,6 +29,7 @@ public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentH
     {
         var arguments = WithoutConfirmation(call.Arguments);
         var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
+        call.ArgumentsHash ??= hasher.Hash(arguments);
         var entry = new AuditEntry
         {
             Id = Guid.CreateVersion7().ToString("N"),
@@ -42,7 +43,7 @@ public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentH
             Server = call.Tool.ServerId,
             Tool = call.Tool.ToolName,
             Arguments = redactor.RedactToCanonicalJson(arguments, toolKey),
-            ArgumentsHash = hasher.Hash(arguments),
+            ArgumentsHash = call.ArgumentsHash,
             Decision = "allowed",
             Outcome = "pending",
             Silo = silo.Name,

@@ -24,6 +24,7 @@ public sealed class ToolDescriptor
         PublicName = publicName;
         Classification = classification;
         Invoker = invoker;
+        OwnNameTool = tool;
         ProtocolTool = publicName == tool.Name ? tool : Clone(tool, publicName);
         _inputSchema = new Lazy<ArgumentSchema?>(() => CompileInputSchema(tool));
     }
@@ -48,6 +49,9 @@ public sealed class ToolDescriptor
 
     /// <summary>The tool definition as listed on the aggregate endpoint.</summary>
     public Tool ProtocolTool { get; }
+
+    /// <summary>The tool definition under its own name, as listed on its server's own endpoint.</summary>
+    public Tool OwnNameTool { get; }
 
     public ToolInvoker Invoker { get; }
 

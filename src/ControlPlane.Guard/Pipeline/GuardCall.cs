@@ -18,6 +18,12 @@ public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGran
 
     public IDictionary<string, JsonElement>? Arguments { get; } = arguments;
 
+    /// <summary>
+    /// Keyed hash of the arguments without the confirmation token, computed once per call (by the auditor)
+    /// and reused by every step that binds to the exact arguments.
+    /// </summary>
+    public string? ArgumentsHash { get; set; }
+
     /// <summary>The approval whose confirmation token this call consumed, once the confirmation step accepted it.</summary>
     public string? ConfirmationId { get; set; }
 }

@@ -48,7 +48,7 @@ public sealed class GuardedToolGateway(
             var isAction = policy.IsAction(tool, agent.TenantId);
             if (!agent.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) continue;
             if (isAction && !policy.IsReadWrite(agent.TenantId, tool.ServerId)) continue;
-            result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : WithOwnName(tool));
+            result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : tool.OwnNameTool);
         }
 
         if (!await TryRecordAsync(auditor.RecordListAsync(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, agent.Token.Id, endpointServerId, result.Tools.Count))
@@ -163,17 +163,4 @@ public sealed class GuardedToolGateway(
     private static AgentIdentity AgentOf<T>(RequestContext<T> request) =>
         request.User?.Identity as AgentIdentity
         ?? throw new McpProtocolException("The request is not authenticated as an agent.", McpErrorCode.InvalidRequest);
-
-    private static Tool WithOwnName(ToolDescriptor tool) =>
-        tool.PublicName == tool.ToolName ? tool.ProtocolTool : new Tool
-        {
-            Name = tool.ToolName,
-            Title = tool.ProtocolTool.Title,
-            Description = tool.ProtocolTool.Description,
-            InputSchema = tool.ProtocolTool.InputSchema,
-            OutputSchema = tool.ProtocolTool.OutputSchema,
-            Annotations = tool.ProtocolTool.Annotations,
-            Icons = tool.ProtocolTool.Icons,
-            Meta = tool.ProtocolTool.Meta,
-        };
 }

@@ -79,7 +79,7 @@ public sealed class ConfirmationStep(
     private async ValueTask<Refusal?> ConfirmAsync(GuardCall call, CancellationToken cancellationToken)
     {
         var arguments = WithoutToken(call.Arguments, out var presented);
-        var argumentsHash = hasher.Hash(arguments);
+        var argumentsHash = call.ArgumentsHash ??= hasher.Hash(arguments);
         string reason;
         if (presented is null)
         {
