@@ -79,4 +79,29 @@ internal static class AuditRows
     }
 
     private static string? Text(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    /// <summary>
+    /// Reads one page newest first. The command asks for one row more than the page, which tells whether
+    /// another page exists without a second query; the cursor then points after the page's last row.
+    /// </summary>
+    public static async Task<AuditPage> ReadPageAsync(DbCommand command, AuditDialect dialect, int limit, CancellationToken cancellationToken)
+    {
+        var items = new List<AuditRecord>(Math.Min(limit + 1, 128));
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                items.Add(Read(reader, dialect));
+            }
+        }
+
+        if (items.Count <= limit)
+        {
+            return new AuditPage(items, null);
+        }
+
+        items.RemoveAt(limit);
+        var last = items[^1];
+        return new AuditPage(items, new AuditCursor(ToUnixMicros(last.Entry.Timestamp), last.Entry.TenantId, last.Sequence).Encode());
+    }
 }

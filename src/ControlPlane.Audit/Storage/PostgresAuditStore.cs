@@ -170,23 +170,7 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
         command.CommandText = $"SELECT {AuditRows.Columns} FROM audit_records {where} {AuditRows.NewestFirst} LIMIT @limit";
         command.Parameters.AddWithValue("@limit", limit + 1);
 
-        var items = new List<AuditRecord>(Math.Min(limit + 1, 128));
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                items.Add(AuditRows.Read(reader, AuditDialect.PostgreSql));
-            }
-        }
-
-        if (items.Count <= limit)
-        {
-            return new AuditPage(items, null);
-        }
-
-        items.RemoveAt(limit);
-        var last = items[^1];
-        return new AuditPage(items, new AuditCursor(AuditRows.ToUnixMicros(last.Entry.Timestamp), last.Entry.TenantId, last.Sequence).Encode());
+        return await AuditRows.ReadPageAsync(command, AuditDialect.PostgreSql, limit, cancellationToken);
     }
 
     public async IAsyncEnumerable<AuditRecord> ExportAsync(AuditQuery query, [EnumeratorCancellation] CancellationToken cancellationToken)
