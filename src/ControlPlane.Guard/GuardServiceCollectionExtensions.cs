@@ -68,6 +68,8 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<Limits.DownstreamProtection>();
         services.AddOptions<Limits.DownstreamOptions>().Bind(configuration.GetSection(Limits.DownstreamOptions.SectionName));
         services.AddOptions<Results.ResultOptions>().Bind(configuration.GetSection(Results.ResultOptions.SectionName));
+        services.AddMetrics();
+        services.TryAddSingleton<GuardMetrics>();
         services.TryAddSingleton<GuardedToolGateway>();
         return services;
     }

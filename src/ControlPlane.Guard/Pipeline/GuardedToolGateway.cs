@@ -28,6 +28,7 @@ public sealed class GuardedToolGateway(
     CallAuditor auditor,
     Results.ResultShaper shaper,
     Limits.DownstreamProtection downstream,
+    GuardMetrics metrics,
     IOptions<AuditOptions> auditOptions)
 {
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
@@ -73,7 +74,10 @@ public sealed class GuardedToolGateway(
         var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments);
         var audit = auditor.Begin(call);
 
-        if (await guard.EvaluateAsync(call, cancellationToken) is { } refusal)
+        var guardStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+        var refusal = await guard.EvaluateAsync(call, cancellationToken);
+        metrics.Called(tool.ServerId, tool.ToolName, refusal?.Code, System.Diagnostics.Stopwatch.GetElapsedTime(guardStarted).TotalMilliseconds);
+        if (refusal is not null)
         {
             // A refusal runs nothing, so it is returned even if its record cannot be written.
             await TryRecordAsync(audit.RecordRefusalAsync(refusal));

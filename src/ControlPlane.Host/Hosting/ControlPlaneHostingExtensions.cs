@@ -15,6 +15,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace ControlPlane.Host.Hosting;
 
@@ -74,6 +75,12 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
         builder.Services.AddHostedService<AuditRetentionScheduler>();
 
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(GuardMetrics.MeterName)
+            // The guard takes microseconds to milliseconds: buckets where its latency actually lives.
+            .AddView("controlplane.guard.duration", new ExplicitBucketHistogramConfiguration { Boundaries = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] })
+            .AddPrometheusExporter());
+
         builder.Services.AddProblemDetails();
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
@@ -97,6 +104,7 @@ public static class ControlPlaneHostingExtensions
                 ? Results.Text("ready")
                 : Results.Text(guardState.IsLoaded ? "guard state is stale" : "loading guard state", statusCode: StatusCodes.Status503ServiceUnavailable));
 
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGuardedMcp();
         app.MapOperatorApi();
         return app;
