@@ -38,6 +38,7 @@ try
         if (mode is "all" or "propagation") await PropagationAsync(first, quick ? 100 : 500);
         if (mode is "all" or "guard") await GuardStepsAsync(first, quick ? 200_000 : 1_000_000);
         if (mode is "all" or "throughput") await ThroughputAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
+        if (mode is "all" or "compare") await CompareAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
     }
 }
 finally
@@ -95,37 +96,63 @@ async Task ThroughputAsync(BenchHost host, TimeSpan duration)
     Print("");
     Print(Figures.Header + " calls/s |");
     Print(Figures.Rule + "---|");
-    var arguments = new Dictionary<string, object?> { ["email"] = "ada@example.com" };
     foreach (var concurrency in new[] { 1, 8, 32 })
     {
-        var clients = await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => host.ConnectAsync()));
-        foreach (var client in clients) await client.CallToolAsync("lookup_customer_by_email", arguments);
-
-        var histogram = Figures.NewHistogram();
-        var errors = 0;
-        var deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        var started = Stopwatch.GetTimestamp();
-        await Task.WhenAll(clients.Select(async client =>
-        {
-            var local = Figures.NewHistogram();
-            while (Stopwatch.GetTimestamp() < deadline)
-            {
-                var t = Stopwatch.GetTimestamp();
-                var result = await client.CallToolAsync("lookup_customer_by_email", arguments);
-                local.RecordValue(Micros(t));
-                if (result.IsError is true) Interlocked.Increment(ref errors);
-            }
-
-            lock (histogram) histogram.Add(local);
-        }));
-        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var figures = Figures.From(histogram);
-        Print(figures.Row($"{concurrency} sessions", string.Create(CultureInfo.InvariantCulture, $" {figures.Count / seconds:0} |")));
+        var (figures, rate, errors) = await LoadAsync(host.ConnectAsync, concurrency, duration);
+        Print(figures.Row($"{concurrency} sessions", string.Create(CultureInfo.InvariantCulture, $" {rate:0} |")));
         if (errors > 0) Print($"(!) {errors} calls returned errors");
-        foreach (var client in clients) await client.DisposeAsync();
     }
 
     Print("");
+}
+
+// The same workload against the bare SDK server and ControlPlane, interleaved per level, with the ratios.
+async Task CompareAsync(BenchHost host, TimeSpan duration)
+{
+    await using var bare = await BareServer.StartAsync(Path.Combine(root, "bare", "support-desk.db"));
+    Print($"## ControlPlane (every pattern on) against the bare MCP SDK server, same tools ({duration.TotalSeconds:0} s per run)");
+    Print("");
+    Print("| sessions | bare calls/s | guarded calls/s | throughput ratio (bare/guarded) | bare p50 / p99 ms | guarded p50 / p99 ms | p99 ratio (guarded/bare) |");
+    Print("|---|---|---|---|---|---|---|");
+    foreach (var concurrency in new[] { 1, 8, 32 })
+    {
+        var (bareFigures, bareRate, _) = await LoadAsync(bare.ConnectAsync, concurrency, duration);
+        var (guardedFigures, guardedRate, errors) = await LoadAsync(host.ConnectAsync, concurrency, duration);
+        Print(string.Create(CultureInfo.InvariantCulture,
+            $"| {concurrency} | {bareRate:0} | {guardedRate:0} | {bareRate / guardedRate:0.00} | {bareFigures.P50Ms:0.00} / {bareFigures.P99Ms:0.00} | {guardedFigures.P50Ms:0.00} / {guardedFigures.P99Ms:0.00} | {guardedFigures.P99Ms / bareFigures.P99Ms:0.00} |"));
+        if (errors > 0) Print($"(!) {errors} guarded calls returned errors");
+    }
+
+    Print("");
+}
+
+async Task<(Figures Figures, double Rate, int Errors)> LoadAsync(Func<Task<ModelContextProtocol.Client.McpClient>> connect, int concurrency, TimeSpan duration)
+{
+    var arguments = new Dictionary<string, object?> { ["email"] = "ada@example.com" };
+    var clients = await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => connect()));
+    foreach (var client in clients) await client.CallToolAsync("lookup_customer_by_email", arguments);
+
+    var histogram = Figures.NewHistogram();
+    var errors = 0;
+    var deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+    var started = Stopwatch.GetTimestamp();
+    await Task.WhenAll(clients.Select(async client =>
+    {
+        var local = Figures.NewHistogram();
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            var t = Stopwatch.GetTimestamp();
+            var result = await client.CallToolAsync("lookup_customer_by_email", arguments);
+            local.RecordValue(Micros(t));
+            if (result.IsError is true) Interlocked.Increment(ref errors);
+        }
+
+        lock (histogram) histogram.Add(local);
+    }));
+    var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+    foreach (var client in clients) await client.DisposeAsync();
+    var figures = Figures.From(histogram);
+    return (figures, figures.Count / seconds, errors);
 }
 
 // The guard in-process, without HTTP or MCP: each step alone and the whole pipeline, on the real
