@@ -76,6 +76,9 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
 
     private JsonElement ShapeJson(JsonElement value, ProjectionSetting? projection, bool redact)
     {
+        // The common case, redaction without projection, works on the element itself: no JSON DOM round trip.
+        if (projection is null) return redact ? redactor.Redact(value).Clone() : value;
+
         var node = JsonNode.Parse(value.GetRawText());
         var truncated = false;
         if (projection is { Fields.Length: > 0 }) node = Project(node, projection.Fields);
