@@ -16,6 +16,12 @@ public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGran
 
     public ToolDescriptor Tool { get; } = tool;
 
+    /// <summary>
+    /// The tool's effective classification for this tenant (operator overrides applied), decided once per call
+    /// so that every step judges the call the same way.
+    /// </summary>
+    public bool IsAction { get; init; } = tool.IsAction;
+
     public IDictionary<string, JsonElement>? Arguments { get; } = arguments;
 
     /// <summary>

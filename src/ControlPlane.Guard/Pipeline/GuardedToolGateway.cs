@@ -71,7 +71,10 @@ public sealed class GuardedToolGateway(
         await EnsureSessionAsync(request, agent, cancellationToken);
 
         var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, tool.ServerId, tool.ToolName);
-        var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments);
+        var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments)
+        {
+            IsAction = guardState.Policy.IsAction(tool, identity.TenantId),
+        };
         var audit = auditor.Begin(call);
 
         var guardStarted = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -87,7 +90,7 @@ public sealed class GuardedToolGateway(
         // The guard consumed the confirmation token; the tool never sees it.
         request.Params.Arguments?.Remove(SchemaStep.ConfirmationArgument);
 
-        var isAction = guardState.Policy.IsAction(tool, identity.TenantId);
+        var isAction = call.IsAction;
         if (isAction && !await TryRecordAsync(audit.RecordIntentAsync(call.ConfirmationId)))
         {
             return AuditUnavailable("The action was not run because its audit record could not be made durable.");

@@ -2,7 +2,6 @@ using System.Text.Json;
 using ControlPlane.Approvals;
 using ControlPlane.Audit.Redaction;
 using ControlPlane.Guard.Authentication;
-using ControlPlane.Guard.State;
 using ControlPlane.Refusals;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -37,7 +36,6 @@ public sealed class ConfirmationOptions
 /// </summary>
 public sealed class ConfirmationStep(
     IGrainFactory grains,
-    GuardStateCache guardState,
     Redactor redactor,
     ArgumentHasher hasher,
     IOptions<ConfirmationOptions> options,
@@ -48,7 +46,7 @@ public sealed class ConfirmationStep(
 
     public async ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
     {
-        if (!guardState.Policy.IsAction(call.Tool, call.Identity.TenantId)) return null;
+        if (!call.IsAction) return null;
         try
         {
             return await ConfirmAsync(call, cancellationToken);

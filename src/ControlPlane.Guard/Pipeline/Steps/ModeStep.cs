@@ -11,8 +11,7 @@ public sealed class ModeStep(GuardStateCache guardState) : IGuardStep
     public ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
     {
         var tool = call.Tool;
-        var policy = guardState.Policy;
-        if (!policy.IsAction(tool, call.Identity.TenantId) || policy.IsReadWrite(call.Identity.TenantId, tool.ServerId))
+        if (!call.IsAction || guardState.Policy.IsReadWrite(call.Identity.TenantId, tool.ServerId))
         {
             return ValueTask.FromResult<Refusal?>(null);
         }

@@ -1,17 +1,16 @@
-using ControlPlane.Guard.State;
 using ControlPlane.Refusals;
 
 namespace ControlPlane.Guard.Pipeline.Steps;
 
 /// <summary>Step 3: the token's scopes must cover this tool, judged by its effective classification.</summary>
-public sealed class ScopeStep(GuardStateCache guardState) : IGuardStep
+public sealed class ScopeStep : IGuardStep
 {
     public string Name => "scope";
 
     public ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
     {
         var tool = call.Tool;
-        var isAction = guardState.Policy.IsAction(tool, call.Identity.TenantId);
+        var isAction = call.IsAction;
         if (call.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) return ValueTask.FromResult<Refusal?>(null);
 
         var needed = isAction ? $"server:{tool.ServerId}:write" : $"server:{tool.ServerId}:read";
