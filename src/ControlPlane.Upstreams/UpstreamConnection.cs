@@ -293,6 +293,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         var caller = request.Server;
         _callers.AddOrUpdate(caller, 1, static (_, n) => n + 1);
         IAsyncDisposable? progressForwarding = null;
+        var forwarding = new ProgressForwarding();
         try
         {
             var upstreamParams = new CallToolRequestParams { Name = toolName, Arguments = request.Params?.Arguments };
@@ -305,6 +306,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                     if (notification.Params is null) return;
                     var progress = JsonSerializer.Deserialize(notification.Params, McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(ProgressNotificationParams))) as ProgressNotificationParams;
                     if (progress is null || progress.ProgressToken != ourToken) return;
+                    Interlocked.Increment(ref forwarding.Pending);
                     try
                     {
                         await caller.NotifyProgressAsync(callerToken, progress.Progress, cancellationToken: ct);
@@ -313,10 +315,16 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                     {
                         // The caller left; the call itself carries on and ends on its own.
                     }
+                    finally
+                    {
+                        Interlocked.Decrement(ref forwarding.Pending);
+                    }
                 });
             }
 
-            return await client.CallToolAsync(upstreamParams, cancellationToken);
+            var result = await client.CallToolAsync(upstreamParams, cancellationToken);
+            if (progressForwarding is not null) await forwarding.DrainAsync(_time);
+            return result;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -335,6 +343,22 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         {
             if (progressForwarding is not null) await progressForwarding.DisposeAsync();
             if (_callers.AddOrUpdate(caller, 0, static (_, n) => n - 1) <= 0) _callers.TryRemove(new KeyValuePair<McpServer, int>(caller, 0));
+        }
+    }
+
+    /// <summary>
+    /// The SDK handles each incoming message on its own task, so the upstream's last progress notification can
+    /// race its result. Before the result goes back, a short grace lets such a notification through, in order.
+    /// </summary>
+    private sealed class ProgressForwarding
+    {
+        public int Pending;
+
+        public async Task DrainAsync(TimeProvider time)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), time);
+            var deadline = time.GetTimestamp() + time.TimestampFrequency;
+            while (Volatile.Read(ref Pending) > 0 && time.GetTimestamp() < deadline) await Task.Delay(TimeSpan.FromMilliseconds(5), time);
         }
     }
 
