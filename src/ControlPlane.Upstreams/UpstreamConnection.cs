@@ -71,6 +71,9 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     /// <summary>How many times this silo restarted the server since it was registered here.</summary>
     public int Restarts { get; private set; }
 
+    /// <summary>The live client, or null while the upstream is starting, restarting or stopped.</summary>
+    internal McpClient? Client => Volatile.Read(ref _client) is { Completion.IsCompleted: false } client ? client : null;
+
     public void Start()
     {
         // Known to the catalog at once, so its mode can be set and its endpoint answers, even before its tools are in.

@@ -65,6 +65,8 @@ public sealed partial class UpstreamGateway(
 
     internal UpstreamConnection? Find(string id) => Volatile.Read(ref _connections).GetValueOrDefault(id);
 
+    internal IEnumerable<UpstreamConnection> Connections => Volatile.Read(ref _connections).Values;
+
     /// <summary>Reads the registry now and applies what changed (after an operator's change on this silo).</summary>
     public Task RefreshAsync(CancellationToken cancellationToken) => ReconcileAsync(force: true, cancellationToken);
 

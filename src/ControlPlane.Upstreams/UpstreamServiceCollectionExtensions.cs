@@ -28,6 +28,7 @@ public static class UpstreamServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<UpstreamSecretProtector>();
         services.TryAddSingleton<UpstreamGateway>();
+        services.TryAddSingleton<UpstreamReadGateway>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamGateway>());
         return services;
     }

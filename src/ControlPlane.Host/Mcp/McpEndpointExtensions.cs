@@ -35,6 +35,15 @@ internal static class McpEndpointExtensions
                     session.Capabilities.Tools.ListChanged = true;
                     session.Handlers.ListToolsHandler = (request, ct) => gateway.ListToolsAsync(endpoint, request, ct);
                     session.Handlers.CallToolHandler = (request, ct) => gateway.CallToolAsync(endpoint, request, ct);
+
+                    // Upstream resources and prompts, as guarded and audited reads.
+                    var reads = http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>();
+                    session.Capabilities.Resources ??= new ResourcesCapability();
+                    session.Capabilities.Prompts ??= new PromptsCapability();
+                    session.Handlers.ListResourcesHandler = (request, ct) => reads.ListResourcesAsync(endpoint, request, ct);
+                    session.Handlers.ReadResourceHandler = (request, ct) => reads.ReadResourceAsync(endpoint, request, ct);
+                    session.Handlers.ListPromptsHandler = (request, ct) => reads.ListPromptsAsync(endpoint, request, ct);
+                    session.Handlers.GetPromptHandler = (request, ct) => reads.GetPromptAsync(endpoint, request, ct);
                     return Task.CompletedTask;
                 };
 #pragma warning disable MCPEXP002 // The session handler is how we learn that a session ended, to forget it.

@@ -346,6 +346,46 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     }
 
     [UpstreamFact]
+    public async Task Resources_and_prompts_are_guarded_audited_reads()
+    {
+        await Host.RegisterNodeAsync("everything-res", UpstreamPackages.Everything, ["stdio"]);
+        var (token, _) = await Host.MintAsync("demo", "reader", scopes: ["server:everything-res:read"]);
+        await using var client = await Host.ConnectAsync(token, "/mcp/everything-res");
+
+        const string uri = "demo://resource/static/document/architecture.md";
+        Assert.Contains(uri, (await client.ListResourcesAsync()).Select(r => r.Uri));
+        var read = await client.ReadResourceAsync(uri);
+        Assert.Contains("rchitecture", Assert.IsType<TextResourceContents>(Assert.Single(read.Contents)).Text, StringComparison.Ordinal);
+
+        Assert.Contains("simple-prompt", (await client.ListPromptsAsync()).Select(p => p.Name));
+        var prompt = await client.GetPromptAsync("simple-prompt");
+        Assert.Equal("This is a simple prompt without arguments.", Assert.IsType<TextContentBlock>(Assert.Single(prompt.Messages).Content).Text);
+
+        // On /mcp the prompt carries its server's prefix, and the resource is routed to the server that listed it.
+        await using (var aggregate = await Host.ConnectAsync(token))
+        {
+            Assert.Contains("everything-res__simple-prompt", (await aggregate.ListPromptsAsync()).Select(p => p.Name));
+            Assert.Contains(uri, (await aggregate.ListResourcesAsync()).Select(r => r.Uri));
+            Assert.Single((await aggregate.ReadResourceAsync(uri)).Contents);
+        }
+
+        // Without the read scope: nothing listed, and a read is refused with a JSON-RPC error naming the code.
+        var (other, _) = await Host.MintAsync("demo", "not-a-reader", scopes: ["server:support-desk:read"]);
+        await using (var outsider = await Host.ConnectAsync(other, "/mcp/everything-res"))
+        {
+            Assert.Empty(await outsider.ListResourcesAsync());
+            var refused = await Assert.ThrowsAnyAsync<ModelContextProtocol.McpException>(() => outsider.ReadResourceAsync(uri).AsTask());
+            Assert.Contains(RefusalCodes.ForbiddenScope, refused.Message, StringComparison.Ordinal);
+        }
+
+        using var http = Host.OperatorHttp();
+        var audit = await http.GetStringAsync("/api/v1/audit?tenantId=demo&tool=" + Uri.EscapeDataString(uri));
+        var items = JsonDocument.Parse(audit).RootElement.GetProperty("items").EnumerateArray().ToList();
+        Assert.Contains(items, i => i.GetProperty("decision").GetString() == "allowed" && i.GetProperty("outcome").GetString() == "success");
+        Assert.Contains(items, i => i.GetProperty("decision").GetString() == "refused" && i.GetProperty("code").GetString() == RefusalCodes.ForbiddenScope);
+    }
+
+    [UpstreamFact]
     public async Task An_operator_can_reclassify_an_upstream_tool()
     {
         await Host.RegisterNodeAsync("lab-classify", UpstreamPackages.Lab);
