@@ -129,6 +129,15 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                     client = await McpClient.CreateAsync(CreateTransport(), new McpClientOptions
                     {
                         ClientInfo = new Implementation { Name = "controlplane-gateway", Version = "1.0" },
+                        Handlers = new McpClientHandlers
+                        {
+#pragma warning disable MCP9005 // Sampling is deprecated by the newest specification, but the servers in use still ask for it.
+                            SamplingHandler = (request, _, ct) => SoleCaller("sampling").SampleAsync(
+                                request ?? throw new McpProtocolException("sampling/createMessage needs params.", McpErrorCode.InvalidParams), ct),
+#pragma warning restore MCP9005
+                            ElicitationHandler = (request, ct) => SoleCaller("elicitation").ElicitAsync(
+                                request ?? throw new McpProtocolException("elicitation/create needs params.", McpErrorCode.InvalidParams), ct),
+                        },
                     }, _loggerFactory, connectTimeout.Token);
                     RegisterForwarding(client);
                     await RefreshToolsAsync(client, connectTimeout.Token);
@@ -253,6 +262,21 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// The client session a server-to-client request (sampling, elicitation) belongs to. The upstream connection is
+    /// shared and stdio carries no link to the call that caused the request, so it is routed only when exactly one
+    /// session has a call in flight on this upstream; otherwise it is refused rather than sent to the wrong user.
+    /// </summary>
+    private McpServer SoleCaller(string what)
+    {
+        var callers = _callers.Keys.Take(2).ToList();
+        return callers.Count == 1
+            ? callers[0]
+            : throw new McpProtocolException(
+                $"ControlPlane cannot route this {what} request: {(callers.Count == 0 ? "no client call is in flight" : "several client sessions have calls in flight")} on upstream '{Id}'.",
+                McpErrorCode.InvalidRequest);
     }
 
     /// <summary>Lists the upstream's tools (every page) and swaps them into the catalog.</summary>

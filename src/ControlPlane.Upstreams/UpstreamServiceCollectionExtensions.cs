@@ -23,7 +23,13 @@ public static class UpstreamServiceCollectionExtensions
         services.AddOptions<UpstreamOptions>().Bind(section);
 
         var dataProtection = services.AddDataProtection().SetApplicationName("controlplane");
-        if (keyRingDirectory is not null) dataProtection.PersistKeysToFileSystem(new DirectoryInfo(keyRingDirectory));
+        if (keyRingDirectory is not null)
+        {
+            // The keys decrypt every upstream credential: only the service's own user may read them.
+            var directory = Directory.CreateDirectory(keyRingDirectory);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(directory.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            dataProtection.PersistKeysToFileSystem(directory);
+        }
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<UpstreamSecretProtector>();

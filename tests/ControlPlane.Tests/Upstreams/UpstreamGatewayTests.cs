@@ -386,6 +386,52 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     }
 
     [UpstreamFact]
+    public async Task Sampling_and_elicitation_from_an_upstream_reach_the_calling_client()
+    {
+        await Host.RegisterNodeAsync("everything-ask", UpstreamPackages.Everything, ["stdio"]);
+        using (var http = Host.OperatorHttp())
+        {
+            // Both tools declare themselves non-read-only; the operator vouches for them so the test needs no confirmation round.
+            foreach (var tool in new[] { "trigger-sampling-request", "trigger-elicitation-request" })
+            {
+                var response = await http.PutAsJsonAsync($"/api/v1/servers/everything-ask/tools/{tool}", new { classification = "read", reason = "asks the user, changes nothing" });
+                Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+            }
+        }
+
+        var (token, _) = await Host.MintAsync("demo", "asker", scopes: ["server:everything-ask:read"]);
+        var sampled = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = new Uri(Host.BaseUrl, "/mcp"),
+            TransportMode = HttpTransportMode.StreamableHttp,
+            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
+        }), new McpClientOptions
+        {
+            Handlers = new McpClientHandlers
+            {
+#pragma warning disable MCP9005 // Sampling is deprecated by the newest specification; the everything server still uses it.
+                SamplingHandler = (request, _, _) =>
+                {
+                    sampled.TrySetResult(JsonSerializer.Serialize(request!.Messages, McpJsonUtilities.DefaultOptions));
+                    return ValueTask.FromResult(new CreateMessageResult { Model = "gateway-test-model", Role = Role.Assistant, Content = [new TextContentBlock { Text = "sampled answer" }] });
+                },
+#pragma warning restore MCP9005
+                ElicitationHandler = (_, _) => ValueTask.FromResult(new ElicitResult { Action = "decline" }),
+            },
+        });
+
+        var sampling = await client.CallToolAsync("everything-ask__trigger-sampling-request", new Dictionary<string, object?> { ["prompt"] = "what is two plus two" });
+        RefusalAssert.Succeeded(sampling);
+        Assert.Contains("what is two plus two", await sampled.Task.WaitAsync(TimeSpan.FromSeconds(30)), StringComparison.Ordinal);
+        Assert.Contains("gateway-test-model", RefusalAssert.Text(sampling), StringComparison.Ordinal);
+
+        var elicitation = await client.CallToolAsync("everything-ask__trigger-elicitation-request");
+        RefusalAssert.Succeeded(elicitation);
+        Assert.Contains("declined", RefusalAssert.Text(elicitation), StringComparison.Ordinal);
+    }
+
+    [UpstreamFact]
     public async Task An_operator_can_reclassify_an_upstream_tool()
     {
         await Host.RegisterNodeAsync("lab-classify", UpstreamPackages.Lab);
