@@ -6,6 +6,7 @@ using ControlPlane.Guard;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.State;
 using ControlPlane.Host.Api;
+using ControlPlane.Host.Drills;
 using ControlPlane.Host.Mcp;
 using ControlPlane.Host.Operations;
 using ControlPlane.Host.Security;
@@ -74,6 +75,7 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<DemoSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
         builder.Services.AddHostedService<AuditRetentionScheduler>();
+        builder.Services.AddKillSwitchDrills(builder.Configuration);
 
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(GuardMetrics.MeterName)
