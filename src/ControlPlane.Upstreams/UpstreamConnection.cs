@@ -359,7 +359,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             _ = CheckHealthAsync(client);
             throw;
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or ClientTransportClosedException or OperationCanceledException
+        catch (Exception ex) when (ex is IOException or HttpRequestException or ObjectDisposedException or ClientTransportClosedException or OperationCanceledException
                                    || (ex is McpException && ex is not McpProtocolException))
         {
             Wake();
