@@ -432,6 +432,33 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     }
 
     [UpstreamFact]
+    public async Task Upstream_log_messages_reach_the_session_with_a_call_in_flight()
+    {
+        await Host.RegisterNodeAsync("everything-log", UpstreamPackages.Everything, ["stdio"]);
+        using (var http = Host.OperatorHttp())
+        {
+            var response = await http.PutAsJsonAsync("/api/v1/servers/everything-log/tools/toggle-simulated-logging", new { classification = "read", reason = "only starts log lines" });
+            Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        var (token, _) = await Host.MintAsync("demo", "log-watcher", scopes: ["server:everything-log:read"]);
+        await using var client = await Host.ConnectAsync(token);
+        var logged = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var subscription = client.RegisterNotificationHandler("notifications/message", (notification, _) =>
+        {
+            if (notification.Params is { } json) logged.TrySetResult(JsonSerializer.SerializeToElement(json));
+            return default;
+        });
+
+        RefusalAssert.Succeeded(await client.CallToolAsync("everything-log__toggle-simulated-logging"));
+        // The server logs every 5 s; a 7 s call keeps this session the one with a call in flight meanwhile.
+        RefusalAssert.Succeeded(await client.CallToolAsync("everything-log__trigger-long-running-operation", new Dictionary<string, object?> { ["duration"] = 7, ["steps"] = 7 }));
+        var message = await logged.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(string.IsNullOrEmpty(message.GetProperty("level").GetString()));
+        Assert.True(message.TryGetProperty("data", out _));
+    }
+
+    [UpstreamFact]
     public async Task An_operator_can_reclassify_an_upstream_tool()
     {
         await Host.RegisterNodeAsync("lab-classify", UpstreamPackages.Lab);
