@@ -27,7 +27,11 @@ Print("");
 var root = Path.Combine(Path.GetTempPath(), "cp-bench-" + Guid.NewGuid().ToString("N")[..8]);
 try
 {
-    if (mode is "suite")
+    if (mode is "micro")
+    {
+        await new Suite(quick, root, Print).RunMicroAsync();
+    }
+    else if (mode is "suite")
     {
         await new Suite(quick, root, Print).RunAsync();
     }
