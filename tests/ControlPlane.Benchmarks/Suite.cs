@@ -39,6 +39,11 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         var started = Stopwatch.GetTimestamp();
         print("Conditions: " + Machine.Describe());
         print("");
+        if (Machine.LoadAverage() is { } load && load > Environment.ProcessorCount)
+        {
+            print(Inv($"**Warning: the machine was busy (load average {load:0.0} on {Environment.ProcessorCount} cores) when this run started. Wall-clock figures below are polluted; allocation counts are not. Re-run on a quiet machine before judging latency and throughput targets.**"));
+            print("");
+        }
 
         await using (var host = await BenchHost.StartAsync(Path.Combine(root, "micro"), new BenchHostOptions { DiscardAudit = true }))
         await using (var bare = await BareServer.StartAsync(Path.Combine(root, "bare-micro", "support-desk.db")))
@@ -203,6 +208,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         print("|---|---|---|---|---|");
         var opened = 0;
         var perCall = new List<(int Sessions, double Ns)>();
+        var allocated = new List<double>();
         double? perSessionAtLargest = null;
         var before = Memory();
         foreach (var level in levels)
@@ -228,6 +234,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
                 await pipeline.EvaluateAsync(call, CancellationToken.None);
             }, quick ? 20_000 : 100_000);
             perCall.Add((level, ns));
+            allocated.Add(bytes);
             print(Inv($"| {level:N0} | {(adding < 100 ? "(too few to tell)" : perSession.ToString("0", CultureInfo.InvariantCulture))} | {rate:0} | {ns:0} | {bytes:0} |"));
         }
 
@@ -237,7 +244,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         _controlPlanePerSession = perSessionAtLargest;
         var flat = perCall[^1].Ns / perCall[0].Ns;
         _targets.Add((Inv($"per-call cost flat from 1 to {levels[^1]:N0} sessions (in-process: session check + guard; within 1.25x)"),
-            Inv($"{perCall[0].Ns:0} ns → {perCall[^1].Ns:0} ns ({flat:0.00}x)"), flat <= 1.25));
+            Inv($"{perCall[0].Ns:0} ns → {perCall[^1].Ns:0} ns ({flat:0.00}x); allocated {allocated[0]:0} → {allocated[^1]:0} B/call"), flat <= 1.25));
     }
 
     private double? _controlPlanePerSession;
@@ -535,6 +542,10 @@ internal static class Machine
         return $"{Environment.ProcessorCount} logical cores ({cpu}), {memory}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, " +
                $"Server GC {System.Runtime.GCSettings.IsServerGC}, {load}";
     }
+
+    /// <summary>The one-minute load average, where the OS reports it.</summary>
+    public static double? LoadAverage() =>
+        File.Exists("/proc/loadavg") && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var load) ? load : null;
 
     private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
