@@ -3,12 +3,12 @@ using System.Text.RegularExpressions;
 using ControlPlane.Refusals;
 using ControlPlane.Tests.EndToEnd;
 using ControlPlane.Tests.Infrastructure;
+using ModelContextProtocol.Client;
 
 namespace ControlPlane.Tests.Operations;
 
 /// <summary>Every metric a dashboard queries is one a running host exports: no panel silently shows "No data" because of a typo or a rename.</summary>
-[Collection(EmbeddedHostCollection.Name)]
-public sealed partial class DashboardTests(EmbeddedHostFixture fixture)
+public sealed partial class DashboardTests
 {
     private static readonly HashSet<string> PromQlWords = new(StringComparer.Ordinal)
     {
@@ -41,23 +41,37 @@ public sealed partial class DashboardTests(EmbeddedHostFixture fixture)
             "controlplane_audit_failed_batches_total", "controlplane_upstream_circuit_state",
         ]), queried);
 
-        // Drive the series into existence: an allowed call (audit write, circuit), a refusal.
-        var host = fixture.Host;
-        await using (var client = await host.ConnectAsync())
-        {
-            RefusalAssert.Succeeded(await client.CallToolAsync("list_orders", new Dictionary<string, object?> { ["customer_id"] = "cust_DEMO00000001" }));
-            RefusalAssert.Refused(await client.CallToolAsync("create_refund", new Dictionary<string, object?> { ["customer_id"] = "x" }), RefusalCodes.ReadOnly);
-        }
-
-        using var http = host.Http();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        // A real host process, alone with its meters (in-process test hosts share meter names and can disturb each
+        // other's exporters). Drive the series into existence: an allowed call (audit write, circuit), a refusal.
+        var dataDir = Path.Combine(Path.GetTempPath(), "cp-dash-" + Guid.NewGuid().ToString("N")[..10]);
         List<string> missing;
-        while (true)
+        try
         {
-            var exported = ExportedNames(await http.GetStringAsync("/metrics"));
-            missing = [.. queried.Where(n => !exported.Contains(n))];
-            if (missing.Count == 0 || DateTime.UtcNow > deadline) break;
-            await Task.Delay(500);
+            await using var host = await HostProcess.StartAsync(dataDir);
+            await using (var client = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = new Uri(host.BaseUrl, "/mcp"),
+                TransportMode = HttpTransportMode.StreamableHttp,
+                AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + host.Credentials.AgentToken },
+            })))
+            {
+                RefusalAssert.Succeeded(await client.CallToolAsync("list_orders", new Dictionary<string, object?> { ["customer_id"] = "cust_DEMO00000001" }));
+                RefusalAssert.Refused(await client.CallToolAsync("create_refund", new Dictionary<string, object?> { ["customer_id"] = "x" }), RefusalCodes.ReadOnly);
+            }
+
+            using var http = new HttpClient { BaseAddress = host.BaseUrl, Timeout = TimeSpan.FromSeconds(30) };
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                var exported = ExportedNames(await http.GetStringAsync("/metrics"));
+                missing = [.. queried.Where(n => !exported.Contains(n))];
+                if (missing.Count == 0 || DateTime.UtcNow > deadline) break;
+                await Task.Delay(500);
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(dataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
 
         Assert.True(missing.Count == 0, "The dashboards query metrics /metrics does not export: " + string.Join(", ", missing));
