@@ -1,7 +1,8 @@
-using System.Globalization;
+using System.Diagnostics.Metrics;
 using ControlPlane.Refusals;
 using ControlPlane.Tests.EndToEnd;
 using ControlPlane.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ControlPlane.Tests.Operations;
 
@@ -20,10 +21,9 @@ public sealed class CircuitMetricTests
         });
         var (token, _) = await host.MintAsync("demo", "circuit-agent", scopes: ["server:lab:read"]);
         await using var client = await host.ConnectAsync(token);
-        using var http = host.Http();
 
         RefusalAssert.Succeeded(await client.CallToolAsync("lab__flaky"));
-        await ExpectCircuitAsync(http, 0);
+        ExpectCircuit(host, 0);
 
         host.Lab.Failing = true;
         var opened = false;
@@ -35,7 +35,7 @@ public sealed class CircuitMetricTests
         }
 
         Assert.True(opened, "The circuit never opened.");
-        await ExpectCircuitAsync(http, 2);
+        ExpectCircuit(host, 2);
 
         // Healthy again: after the break the next call is the half-open probe; its success closes the circuit.
         host.Lab.Failing = false;
@@ -47,22 +47,35 @@ public sealed class CircuitMetricTests
             Assert.True(DateTime.UtcNow < deadline, "The circuit did not close within 30 s.");
         }
 
-        await ExpectCircuitAsync(http, 0);
+        ExpectCircuit(host, 0);
     }
 
-    /// <summary>Scrapes until the gauge shows the state (the exporter may serve a scrape cached for a moment).</summary>
-    private static async Task ExpectCircuitAsync(HttpClient http, double expected)
+    /// <summary>
+    /// Reads this host's gauge through a listener bound to the host's own meter factory: test hosts in one process
+    /// share meter names, so a /metrics scrape could mix in (or lose) other hosts' series. The Prometheus path
+    /// itself is covered by <see cref="DashboardTests"/> against a separate process.
+    /// </summary>
+    private static void ExpectCircuit(ControlPlaneTestHost host, int expected)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        double actual;
-        while ((actual = await LabCircuitAsync(http)) != expected && DateTime.UtcNow < deadline) await Task.Delay(200);
+        var factory = host.Services.GetRequiredService<IMeterFactory>();
+        var seen = new Dictionary<string, int>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name == "controlplane.upstream.circuit_state") l.EnableMeasurementEvents(instrument);
+            },
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "server") seen[(string)tag.Value!] = value;
+            }
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.True(seen.TryGetValue("lab", out var actual), "No circuit state reported for server 'lab'.");
         Assert.Equal(expected, actual);
-    }
-
-    private static async Task<double> LabCircuitAsync(HttpClient http)
-    {
-        var line = (await http.GetStringAsync("/metrics")).Split('\n')
-            .Single(l => l.StartsWith("controlplane_upstream_circuit_state{", StringComparison.Ordinal) && l.Contains("server=\"lab\""));
-        return double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
     }
 }
