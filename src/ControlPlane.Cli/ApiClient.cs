@@ -38,6 +38,17 @@ internal sealed class ApiClient(HttpClient http)
         await body.CopyToAsync(target, ct);
     }
 
+    /// <summary>Streams a text response body to <paramref name="target"/> as it arrives, without holding it all in memory.</summary>
+    public async Task StreamAsync(string path, TextWriter target, CancellationToken ct)
+    {
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, path), HttpCompletionOption.ResponseHeadersRead, ct);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+        var buffer = new char[16 * 1024];
+        int read;
+        while ((read = await reader.ReadAsync(buffer.AsMemory(), ct)) > 0) await target.WriteAsync(buffer.AsMemory(0, read), ct);
+        await target.FlushAsync(ct);
+    }
+
     private async Task<JsonElement> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
     {
         var request = new HttpRequestMessage(method, path);

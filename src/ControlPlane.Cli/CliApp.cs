@@ -234,9 +234,7 @@ public static class CliApp
             }
             else
             {
-                using var buffer = new MemoryStream();
-                await run.Api.StreamAsync(path, buffer, run.Ct);
-                await run.Out.WriteAsync(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+                await run.Api.StreamAsync(path, run.Out, run.Ct);
             }
 
             return ExitCodes.Ok;

@@ -160,8 +160,9 @@ internal sealed partial class KillSwitchDrillRunner(
         var now = time.GetUtcNow();
         var (id, bearer, hash) = SecretTokens.Create(SecretTokens.AgentPrefix);
         var token = new AgentToken(id, tenantId, AgentId, UserId, [$"server:{DrillToolSource.ServerId}:read"], hash, now, now + TimeSpan.FromMinutes(10), RevokedAt: null, "drill:" + drillId);
+        // Not added to the tenant's token list: a daily drill would grow it by thousands a year. The token lives
+        // ten minutes, never leaves this process, is scoped to the probe alone and is revoked when the drill ends.
         await grains.GetGrain<IAgentTokenGrain>(id).CreateAsync(token);
-        await grains.GetGrain<ITenantGrain>(tenantId).AddTokenAsync(token.ToInfo());
         return (bearer, id);
     }
 
@@ -172,7 +173,6 @@ internal sealed partial class KillSwitchDrillRunner(
             var at = time.GetUtcNow();
             await GuardState.RevokeTokenAsync(tokenId, at + TimeSpan.FromMinutes(10));
             await grains.GetGrain<IAgentTokenGrain>(tokenId).RevokeAsync(at);
-            await grains.GetGrain<ITenantGrain>(options.Value.TenantId).MarkTokenRevokedAsync(tokenId, at);
         }
         catch (Exception ex)
         {
