@@ -37,6 +37,9 @@ public sealed class ClusterLoad : IAsyncDisposable
     /// <summary>Calls that ended in an exception (connection lost, session gone, timeout), with the silo they were sent to.</summary>
     public ConcurrentQueue<(string Marker, int Silo)> Failed { get; } = new();
 
+    /// <summary>Error results that were neither the tool's answer nor a guard refusal, with the silo and text.</summary>
+    public ConcurrentQueue<string> Errors { get; } = new();
+
     /// <summary>Calls answered with a refusal: there should be none under this load.</summary>
     public ConcurrentQueue<string> Refused { get; } = new();
 
@@ -116,14 +119,22 @@ public sealed class ClusterLoad : IAsyncDisposable
                     var result = await client.CallToolAsync("list_orders", new Dictionary<string, object?> { ["customer_id"] = marker }, cancellationToken: timeout.Token);
                     // A guard refusal carries a code; "no such customer" is the tool's own answer to a marker,
                     // which is a completed (and audited) call like any other.
-                    if (result.IsError is true && result.StructuredContent is { } refusal && refusal.TryGetProperty("code", out _))
-                    {
-                        Refused.Enqueue(marker + ": " + string.Join(' ', result.Content.OfType<ModelContextProtocol.Protocol.TextContentBlock>().Select(b => b.Text)));
-                    }
-                    else
+                    var text = string.Join(' ', result.Content.OfType<ModelContextProtocol.Protocol.TextContentBlock>().Select(b => b.Text));
+                    if (result.IsError is not true || text.StartsWith("No customer found", StringComparison.Ordinal))
                     {
                         Completed.Enqueue(marker);
                         Interlocked.Increment(ref worker.CompletedCount);
+                    }
+                    else if (result.StructuredContent is { } refusal && refusal.TryGetProperty("code", out _))
+                    {
+                        Refused.Enqueue(marker + ": " + text);
+                    }
+                    else
+                    {
+                        // The host failed the call (an exception inside the guard becomes an error result): the
+                        // client saw it fail, on this session, which stays usable.
+                        Failed.Enqueue((marker, silo));
+                        Errors.Enqueue($"silo {silo}: {text}");
                     }
                 }
                 catch (Exception) when (!_stop.IsCancellationRequested)

@@ -84,7 +84,8 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
         var afterKill = await cluster.KillAsync(silos[2], new { scope = "agent", tenantId = "frozen", agentId = "nobody", reason = "flip after the crash" });
         await load.StopAsync();
 
-        output.WriteLine($"SIGKILL of silo {victim.Index}: calls started {load.Started}, completed {load.Completed.Count} ({completedBeforeKill} before the kill), failed {load.Failed.Count} (clients on the victim: {clientsOnVictim}), refused {load.Refused.Count}");
+        output.WriteLine($"SIGKILL of silo {victim.Index}: calls started {load.Started}, completed {load.Completed.Count} ({completedBeforeKill} before the kill), failed {load.Failed.Count} (clients on the victim: {clientsOnVictim}; error results {load.Errors.Count}), refused {load.Refused.Count}");
+        foreach (var error in load.Errors.Take(3)) output.WriteLine("  error result: " + error);
         Assert.Empty(load.Refused);
 
         foreach (var survivor in silos.Where(s => s.IsRunning))
@@ -128,8 +129,11 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
             var failedBefore = load.Failed.Count;
             var inFlight = load.ClientsOn(silo.Index);
 
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             await silo.StopAsync(PostgresClusterFixture.StopTimeout);
+            var stopped = clock.Elapsed;
             await silo.StartAsync(PostgresClusterFixture.StartTimeout);
+            output.WriteLine($"silo {silo.Index}: stopped in {stopped.TotalSeconds:F1} s, ready again {clock.Elapsed.TotalSeconds:F1} s after SIGTERM");
             load.DriftHome = true;
             await WithDiagnostics(() => load.WaitForProgressAsync(3, TimeSpan.FromSeconds(120)));
 
@@ -141,9 +145,11 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
         await load.StopAsync();
         output.WriteLine("silo restarted | calls made | completed | failed on it | failed elsewhere | clients on it (calls in flight at most)");
         foreach (var r in restarts) output.WriteLine($"{r.Silo,14} | {r.Made,10} | {r.Completed,9} | {r.FailedOnStopping,12} | {r.FailedElsewhere,16} | {r.InFlight,5}");
-        output.WriteLine($"total: {load.Started} made, {load.Completed.Count} completed, {load.Failed.Count} failed, {load.Refused.Count} refused");
+        output.WriteLine($"total: {load.Started} made, {load.Completed.Count} completed, {load.Failed.Count} failed ({load.Errors.Count} as error results), {load.Refused.Count} refused");
+        foreach (var error in load.Errors.Take(3)) output.WriteLine("  error result: " + error);
 
         Assert.Empty(load.Refused);
+        if (restarts.Any(r => r.FailedElsewhere > 0 || r.FailedOnStopping > r.InFlight)) output.WriteLine(cluster.DescribeSilos());
         foreach (var r in restarts)
         {
             // Each client has at most one call in flight; only clients of the stopping silo may lose theirs.
