@@ -7,6 +7,7 @@ using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.State;
 using ControlPlane.Host.Api;
 using ControlPlane.Host.Cluster;
+using ControlPlane.Host.Drills;
 using ControlPlane.Host.Mcp;
 using ControlPlane.Host.Operations;
 using ControlPlane.Host.Security;
@@ -16,7 +17,6 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
 
 namespace ControlPlane.Host.Hosting;
 
@@ -91,12 +91,9 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<AdminBootstrapper>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminBootstrapper>());
         builder.Services.AddHostedService<AuditRetentionScheduler>();
+        builder.Services.AddKillSwitchDrills(builder.Configuration);
 
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(GuardMetrics.MeterName)
-            // The guard takes microseconds to milliseconds: buckets where its latency actually lives.
-            .AddView("controlplane.guard.duration", new ExplicitBucketHistogramConfiguration { Boundaries = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] })
-            .AddPrometheusExporter());
+        builder.AddControlPlaneTelemetry();
 
         builder.Services.AddProblemDetails();
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
