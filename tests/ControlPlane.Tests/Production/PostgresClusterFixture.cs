@@ -67,8 +67,17 @@ public sealed class PostgresClusterFixture : IAsyncLifetime
         };
 
         Silos = [.. Enumerable.Range(0, SiloCount).Select(i => new ProductionSilo(i, Path.Combine(_root, "silo" + i), environment))];
-        // All at once: the silos race to apply Orleans' schema and the audit migrations to the empty database.
-        await Task.WhenAll(Silos.Select(s => s.StartAsync(StartTimeout)));
+        try
+        {
+            // All at once: the silos race to apply Orleans' schema and the audit migrations to the empty database.
+            await Task.WhenAll(Silos.Select(s => s.StartAsync(StartTimeout)));
+        }
+        catch
+        {
+            // xunit does not dispose a fixture whose initialisation failed: leave no process or database behind.
+            await DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Brings back any silo an earlier test left stopped, so each test starts with the whole cluster.</summary>
