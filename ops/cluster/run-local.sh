@@ -4,6 +4,7 @@
 #   bash ops/cluster/run-local.sh start    # builds, creates the database, starts silos on 5080, 5081, 5082
 #   bash ops/cluster/run-local.sh status   # which silos are up (/readyz)
 #   bash ops/cluster/run-local.sh stop     # SIGTERM to every silo: each leaves the cluster gracefully
+#   bash ops/cluster/run-local.sh reset    # stop, drop the database and forget the admin key: start afresh
 #
 # Every silo serves /mcp, /api/v1 and the console on its own port. State lives in the PostgreSQL database
 # (default controlplane_local on 127.0.0.1:5432, see ops/postgres-dev.sh); logs, pids and the bootstrap
@@ -107,9 +108,19 @@ status() {
   done
 }
 
+reset() {
+  stop
+  export PGPASSWORD; PGPASSWORD=$(part Password)
+  psql -q -X -h "$(part Host)" -p "$(part Port)" -U "$(part Username)" -d "$(part Database)" \
+    -c "DROP DATABASE IF EXISTS $database WITH (FORCE)"
+  rm -rf "$state"
+  log "dropped $database and removed $state"
+}
+
 case "${1:-}" in
   start) start ;;
+  reset) reset ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|reset" >&2; exit 2 ;;
 esac
