@@ -21,6 +21,27 @@ public static class SiloBuilderExtensions
         return silo.AddGuardStateReceiver();
     }
 
+    /// <summary>
+    /// Adds ControlPlane's grains to a silo of a production cluster: grain state and reminders in the database
+    /// behind <paramref name="connectionString"/>, through Orleans' ADO.NET providers (Orleans' PostgreSQL scripts
+    /// must have been applied). State is serialized by the silo's default grain storage serializer, as in the
+    /// embedded default, so the same state classes work in both.
+    /// </summary>
+    public static ISiloBuilder AddControlPlaneGrainsOnAdoNet(this ISiloBuilder silo, string invariant, string connectionString)
+    {
+        silo.AddAdoNetGrainStorage(StorageNames.ControlPlane, options =>
+        {
+            options.Invariant = invariant;
+            options.ConnectionString = connectionString;
+        });
+        silo.UseAdoNetReminderService(options =>
+        {
+            options.Invariant = invariant;
+            options.ConnectionString = connectionString;
+        });
+        return silo.AddGuardStateReceiver();
+    }
+
     /// <summary>Registers the per-silo end of guard state pushes. Needs an <see cref="IGuardStateListener"/>.</summary>
     public static ISiloBuilder AddGuardStateReceiver(this ISiloBuilder silo)
     {

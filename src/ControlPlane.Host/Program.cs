@@ -1,6 +1,9 @@
+using ControlPlane.Host.Cluster;
 using ControlPlane.Host.Hosting;
 
 if (args is ["audit", ..]) return await AuditCommand.RunAsync(args[1..]);
+if (args is ["operators", ..]) return ClusterCommands.NewOperatorKey(args[1..]);
+if (args is ["db", ..]) return await ClusterCommands.MigrateDatabaseAsync(args[1..]);
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddControlPlane();

@@ -40,6 +40,10 @@ public interface IOperatorDirectoryGrain : IGrainWithIntegerKey
     [Alias("Upsert")]
     Task UpsertAsync(OperatorAccount account);
 
+    /// <summary>Adds <paramref name="account"/> only while no operator exists (the production bootstrap); true if it was added.</summary>
+    [Alias("AddFirst")]
+    Task<bool> AddFirstAsync(OperatorAccount account);
+
     [Alias("Get"), AlwaysInterleave]
     Task<OperatorAccount?> GetAsync(string operatorId);
 

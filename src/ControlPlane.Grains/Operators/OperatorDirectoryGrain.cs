@@ -11,6 +11,13 @@ public sealed class OperatorDirectoryGrain(
         await state.WriteOrRetireAsync(this);
     }
 
+    public async Task<bool> AddFirstAsync(OperatorAccount account)
+    {
+        if (state.State.Operators.Count > 0) return false;
+        await UpsertAsync(account);
+        return true;
+    }
+
     public Task<OperatorAccount?> GetAsync(string operatorId) =>
         Task.FromResult(state.State.Operators.GetValueOrDefault(operatorId));
 

@@ -6,6 +6,7 @@ using ControlPlane.Guard;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.State;
 using ControlPlane.Host.Api;
+using ControlPlane.Host.Cluster;
 using ControlPlane.Host.Drills;
 using ControlPlane.Host.Mcp;
 using ControlPlane.Host.Operations;
@@ -32,7 +33,8 @@ public static class ControlPlaneHostingExtensions
     {
         var section = builder.Configuration.GetSection(ControlPlaneOptions.SectionName);
         var settings = section.Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
-        var problems = settings.Validate().ToList();
+        var clusterDatabase = builder.Configuration.GetConnectionString(ControlPlaneOptions.ConnectionStringName);
+        var problems = settings.Validate(clusterDatabase).ToList();
         if (problems.Count > 0) throw new OptionsValidationException(ControlPlaneOptions.SectionName, typeof(ControlPlaneOptions), problems);
 
         builder.Services.AddOptions<ControlPlaneOptions>().Bind(section);
@@ -44,8 +46,21 @@ public static class ControlPlaneHostingExtensions
         var dataDir = settings.FullDataDir;
         Directory.CreateDirectory(dataDir);
 
+        if (settings.IsProduction)
+        {
+            // Orleans' schema before the silo starts: hosted services start in registration order.
+            builder.Services.AddHostedService(sp => new OrleansSchemaStartup(clusterDatabase!, sp.GetRequiredService<ILogger<OrleansSchemaStartup>>()));
+            ProductionCluster.DefaultAuditToClusterDatabase(builder.Configuration, clusterDatabase!);
+        }
+
         builder.UseOrleans(silo =>
         {
+            if (settings.IsProduction)
+            {
+                silo.UseProductionCluster(settings, clusterDatabase!);
+                return;
+            }
+
             var primary = settings.PrimarySiloPort is { } port ? new IPEndPoint(IPAddress.Loopback, port) : null;
             silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort, primary, serviceId: "controlplane", clusterId: "controlplane-embedded");
             silo.AddControlPlaneGrains(Path.Combine(dataDir, "grains.db"));
@@ -76,6 +91,8 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<ApprovalService>();
         builder.Services.AddSingleton<DemoSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
+        builder.Services.AddSingleton<AdminBootstrapper>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminBootstrapper>());
         builder.Services.AddHostedService<AuditRetentionScheduler>();
         builder.Services.AddKillSwitchDrills(builder.Configuration);
 
@@ -99,8 +116,8 @@ public static class ControlPlaneHostingExtensions
         app.UseAuthorization();
 
         app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/readyz", (GuardStateCache guardState, DemoSeeder seeder) =>
-            guardState.IsLoaded && guardState.IsFresh && seeder.Completion.IsCompleted
+        app.MapGet("/readyz", (GuardStateCache guardState, DemoSeeder seeder, AdminBootstrapper bootstrap) =>
+            guardState.IsLoaded && guardState.IsFresh && seeder.Completion.IsCompleted && bootstrap.Completion.IsCompleted
                 ? Results.Text("ready")
                 : Results.Text(guardState.IsLoaded ? "guard state is stale" : "loading guard state", statusCode: StatusCodes.Status503ServiceUnavailable));
 

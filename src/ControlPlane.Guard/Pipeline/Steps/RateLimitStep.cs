@@ -46,7 +46,7 @@ public sealed class RateLimitStep(IGrainFactory grains, GuardStateCache guardSta
             var (scope, key, capacity, refill) = buckets[i];
             scopes[i] = scope;
             keys[i] = key;
-            checks[i] = grains.GetGrain<ITokenBucketGrain>(key).TakeAsync(weight, capacity, refill);
+            checks[i] = TakeAsync(grains.GetGrain<ITokenBucketGrain>(key), weight, capacity, refill);
         }
 
         var results = await Task.WhenAll(checks).WaitAsync(cancellationToken);
@@ -70,5 +70,22 @@ public sealed class RateLimitStep(IGrainFactory grains, GuardStateCache guardSta
             Scope = scopes[refused],
             RetryAfterSeconds = Math.Max(1, retryAfter),
         };
+    }
+
+    /// <summary>
+    /// One retry when Orleans rejects the message because the bucket's silo is leaving the cluster (a rolling
+    /// restart): the retry reaches the bucket's new activation. At worst a token is taken twice, which errs on
+    /// the strict side; a silo that is really gone fails both attempts and the call fails as before.
+    /// </summary>
+    private static async Task<BucketResult> TakeAsync(ITokenBucketGrain bucket, double weight, double capacity, double refill)
+    {
+        try
+        {
+            return await bucket.TakeAsync(weight, capacity, refill);
+        }
+        catch (OrleansMessageRejectionException)
+        {
+            return await bucket.TakeAsync(weight, capacity, refill);
+        }
     }
 }

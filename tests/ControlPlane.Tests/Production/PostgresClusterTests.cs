@@ -1,0 +1,279 @@
+using System.Text.Json;
+using ControlPlane.Audit.Model;
+using ControlPlane.Tests.EndToEnd;
+using ModelContextProtocol.Client;
+using Xunit.Abstractions;
+
+namespace ControlPlane.Tests.Production;
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class PostgresClusterCollection : ICollectionFixture<PostgresClusterFixture>
+{
+    // Three host processes on a two-core machine: this collection runs alone, after the parallel ones.
+    public const string Name = "production cluster on PostgreSQL";
+}
+
+/// <summary>
+/// The production profile as it runs: three real host processes, clustered, with grain state, reminders and
+/// audit in one PostgreSQL database. Each test starts with all three silos running and leaves them running.
+/// </summary>
+[Collection(PostgresClusterCollection.Name)]
+public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOutputHelper output)
+{
+    private const int Clients = 6;
+
+    /// <summary>The sample server's seeded customer (the contract's), so an allowed call is a plain success.</summary>
+    private const string DemoCustomer = "cust_DEMO00000001";
+
+    [Fact]
+    public async Task A_kill_flipped_on_one_silo_refuses_calls_on_every_silo()
+    {
+        await cluster.EnsureAllRunningAsync();
+        var silos = cluster.Silos;
+        await cluster.EnsureTenantAsync(silos[0], "flip");
+        var token = await cluster.MintAsync(silos[1], "flip", "flip-agent");
+        var clients = await Task.WhenAll(silos.Select(s => PostgresClusterFixture.ConnectAsync(s, token)));
+        try
+        {
+            foreach (var client in clients) RefusalAssert.Succeeded(await CallAsync(client, DemoCustomer));
+
+            for (var flipper = 0; flipper < silos.Count; flipper++)
+            {
+                // The API returns once every silo has the switch, so the very next call anywhere is refused.
+                var id = await cluster.KillAsync(silos[flipper], new { scope = "tenant", tenantId = "flip", reason = $"drill from silo {flipper}" });
+                for (var s = 0; s < clients.Length; s++)
+                {
+                    var refusal = RefusalAssert.Refused(await CallAsync(clients[s], "cust_FLIP00000002"), "KILLED");
+                    Assert.Equal("tenant", refusal.GetProperty("scope").GetString());
+                }
+
+                var clearer = (flipper + 1) % silos.Count;
+                await cluster.ClearAsync(silos[clearer], id);
+                foreach (var client in clients) RefusalAssert.Succeeded(await CallAsync(client, DemoCustomer));
+                output.WriteLine($"kill set on silo {flipper}, seen on all {silos.Count}; cleared on silo {clearer}, seen on all {silos.Count}");
+            }
+        }
+        finally
+        {
+            foreach (var client in clients) await client.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_SIGKILLed_silo_loses_no_kill_state_or_audit_record_and_its_grains_come_back()
+    {
+        await cluster.EnsureAllRunningAsync();
+        var silos = cluster.Silos;
+        await cluster.EnsureTenantAsync(silos[0], "frozen");
+        await cluster.EnsureTenantAsync(silos[0], "crash");
+        var frozenToken = await cluster.MintAsync(silos[0], "frozen", "frozen-agent");
+        var frozenSwitch = await cluster.KillAsync(silos[1], new { scope = "tenant", tenantId = "frozen", reason = "kept through a crash" });
+        var tokens = await MintAgentsAsync("crash");
+
+        var victim = silos[1];
+        await using var load = new ClusterLoad(silos, "crash", tokens);
+        load.Start();
+        await load.WaitForProgressAsync(5, TimeSpan.FromSeconds(90));
+        var clientsOnVictim = load.ClientsOn(victim.Index);
+        var completedBeforeKill = load.Completed.Count;
+        victim.Kill();
+
+        // Every client, including those whose silo died, carries on against the survivors: the grains that lived
+        // on the dead silo (buckets, tokens, sessions, guard state) are activated again elsewhere from PostgreSQL.
+        await WithDiagnostics(() => load.WaitForProgressAsync(5, TimeSpan.FromSeconds(150)));
+        var afterKill = await cluster.KillAsync(silos[2], new { scope = "agent", tenantId = "frozen", agentId = "nobody", reason = "flip after the crash" });
+        await load.StopAsync();
+
+        output.WriteLine($"SIGKILL of silo {victim.Index}: calls started {load.Started}, completed {load.Completed.Count} ({completedBeforeKill} before the kill), failed {load.Failed.Count} (clients on the victim: {clientsOnVictim}; error results {load.Errors.Count}), refused {load.Refused.Count}");
+        foreach (var error in load.Errors.Take(3)) output.WriteLine("  error result: " + error);
+        Assert.Empty(load.Refused);
+
+        foreach (var survivor in silos.Where(s => s.IsRunning))
+        {
+            var active = await cluster.ActiveSwitchIdsAsync(survivor);
+            Assert.Contains(frozenSwitch, active);
+            Assert.Contains(afterKill, active);
+        }
+
+        await AssertEveryCompletedCallIsAuditedAsync(load);
+
+        // The restarted silo loads the kill state from PostgreSQL before it reports ready.
+        await victim.StartAsync(PostgresClusterFixture.StartTimeout);
+        foreach (var silo in silos)
+        {
+            await using var client = await PostgresClusterFixture.ConnectAsync(silo, frozenToken);
+            RefusalAssert.Refused(await CallAsync(client, "cust_FROZEN000001"), "KILLED");
+        }
+
+        await cluster.ClearAsync(silos[0], afterKill);
+    }
+
+    [Fact]
+    public async Task A_rolling_restart_under_load_drops_only_calls_in_flight_on_the_stopping_silo()
+    {
+        await cluster.EnsureAllRunningAsync();
+        var silos = cluster.Silos;
+        await cluster.EnsureTenantAsync(silos[0], "rolling");
+        var tokens = await MintAgentsAsync("rolling");
+
+        await using var load = new ClusterLoad(silos, "rolling", tokens);
+        load.Start();
+        await load.WaitForProgressAsync(3, TimeSpan.FromSeconds(90));
+
+        var restarts = new List<(int Silo, long Made, int Completed, int FailedOnStopping, int FailedElsewhere, int InFlight)>();
+        foreach (var silo in silos)
+        {
+            load.DriftHome = false;
+            var made = load.Started;
+            var completed = load.Completed.Count;
+            var failedBefore = load.Failed.Count;
+            var inFlight = load.ClientsOn(silo.Index);
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await silo.StopAsync(PostgresClusterFixture.StopTimeout);
+            var stopped = clock.Elapsed;
+            await silo.StartAsync(PostgresClusterFixture.StartTimeout);
+            output.WriteLine($"silo {silo.Index}: stopped in {stopped.TotalSeconds:F1} s, ready again {clock.Elapsed.TotalSeconds:F1} s after SIGTERM");
+            load.DriftHome = true;
+            await WithDiagnostics(() => load.WaitForProgressAsync(3, TimeSpan.FromSeconds(120)));
+
+            var failures = load.Failed.Skip(failedBefore).ToList();
+            restarts.Add((silo.Index, load.Started - made, load.Completed.Count - completed,
+                failures.Count(f => f.Silo == silo.Index), failures.Count(f => f.Silo != silo.Index), inFlight));
+        }
+
+        await load.StopAsync();
+        output.WriteLine("silo restarted | calls made | completed | failed on it | failed elsewhere | clients on it (calls in flight at most)");
+        foreach (var r in restarts) output.WriteLine($"{r.Silo,14} | {r.Made,10} | {r.Completed,9} | {r.FailedOnStopping,12} | {r.FailedElsewhere,16} | {r.InFlight,5}");
+        output.WriteLine($"total: {load.Started} made, {load.Completed.Count} completed, {load.Failed.Count} failed ({load.Errors.Count} as error results), {load.Refused.Count} refused");
+        foreach (var error in load.Errors.Take(3)) output.WriteLine("  error result: " + error);
+
+        Assert.Empty(load.Refused);
+        if (restarts.Any(r => r.FailedElsewhere > 0 || r.FailedOnStopping > r.InFlight)) output.WriteLine(cluster.DescribeSilos());
+        foreach (var r in restarts)
+        {
+            // Each client has at most one call in flight; only clients of the stopping silo may lose theirs.
+            Assert.True(r.FailedElsewhere == 0, $"Restarting silo {r.Silo} failed {r.FailedElsewhere} calls on other silos.");
+            Assert.True(r.FailedOnStopping <= r.InFlight, $"Restarting silo {r.Silo} failed {r.FailedOnStopping} calls, more than the {r.InFlight} its clients had in flight.");
+        }
+
+        await AssertEveryCompletedCallIsAuditedAsync(load);
+    }
+
+    /// <summary>
+    /// Real grains round-trip their state through Orleans' ADO.NET storage: after every silo has stopped and a new
+    /// cluster has started on the same database, kill switches, tenants, tokens, the bootstrapped operator, server
+    /// modes, rate limits and a pending approval (with its bound arguments) are all still there and still work.
+    /// </summary>
+    [Fact]
+    public async Task Grain_state_and_kill_switches_survive_a_restart_of_the_whole_cluster()
+    {
+        await cluster.EnsureAllRunningAsync();
+        var silos = cluster.Silos;
+        await cluster.EnsureTenantAsync(silos[0], "durable");
+        var token = await cluster.MintAsync(silos[0], "durable", "durable-agent", "server:support-desk:read", "server:support-desk:write");
+        await cluster.SendAsync(silos[1], HttpMethod.Put, "/api/v1/tenants/durable/servers/support-desk/mode", new { mode = "read-write", reason = "refund pilot" });
+        await cluster.SendAsync(silos[2], HttpMethod.Put, "/api/v1/tenants/durable/rate-limits", new { scope = "agent", agentId = "durable-agent", capacity = 777, refillPerSecond = 7 });
+        var id = await cluster.KillAsync(silos[2], new { scope = "tool", tenantId = "durable", serverId = "support-desk", toolName = "list_orders", reason = "survives a full restart" });
+
+        var refund = new Dictionary<string, object?> { ["customer_id"] = DemoCustomer, ["amount_cents"] = 4200L, ["reason"] = "duplicate" };
+        string approvalId;
+        await using (var client = await PostgresClusterFixture.ConnectAsync(silos[1], token))
+        {
+            approvalId = RefusalAssert.Refused(await client.CallToolAsync("create_refund", refund), "REQUIRES_CONFIRMATION").GetProperty("approval_id").GetString()!;
+        }
+
+        await Task.WhenAll(silos.Select(s => s.StopAsync(PostgresClusterFixture.StopTimeout)));
+        await Task.WhenAll(silos.Select(s => s.StartAsync(PostgresClusterFixture.StartTimeout)));
+
+        foreach (var silo in silos)
+        {
+            Assert.Contains(id, await cluster.ActiveSwitchIdsAsync(silo));
+            await using var client = await PostgresClusterFixture.ConnectAsync(silo, token);
+            RefusalAssert.Refused(await CallAsync(client, DemoCustomer), "KILLED");
+        }
+
+        var tenants = await cluster.GetAsync(silos[0], "/api/v1/tenants");
+        Assert.Contains(tenants.GetProperty("items").EnumerateArray(), t => t.GetProperty("id").GetString() == "durable");
+        Assert.Single((await cluster.GetAsync(silos[1], "/api/v1/tenants/durable/tokens")).GetProperty("items").EnumerateArray());
+        var limits = (await cluster.GetAsync(silos[2], "/api/v1/tenants/durable/rate-limits")).GetRawText();
+        Assert.Contains("777", limits);
+        Assert.Contains("read-write", (await cluster.GetAsync(silos[0], "/api/v1/tenants/durable/servers")).GetRawText());
+
+        var pending = await cluster.GetAsync(silos[2], "/api/v1/approvals?status=pending&tenantId=durable");
+        Assert.Contains(pending.GetProperty("items").EnumerateArray(), a => a.GetProperty("id").GetString() == approvalId);
+        var confirmation = (await cluster.SendAsync(silos[0], HttpMethod.Post, $"/api/v1/approvals/{approvalId}/approve", null)).GetProperty("confirmationToken").GetString();
+        await using (var client = await PostgresClusterFixture.ConnectAsync(silos[2], token))
+        {
+            RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", new Dictionary<string, object?>(refund) { ["confirmation_token"] = confirmation }));
+        }
+
+        output.WriteLine($"after a full restart: kill switch {id}, tenant, token, operator, mode, rate limit and approval {approvalId} all read back from PostgreSQL");
+        await cluster.ClearAsync(silos[1], id);
+    }
+
+    private async Task<List<string>> MintAgentsAsync(string tenantId)
+    {
+        var tokens = new List<string>();
+        for (var i = 0; i < Clients; i++) tokens.Add(await cluster.MintAsync(cluster.Silos[i % cluster.Silos.Count], tenantId, $"{tenantId}-agent-{i}"));
+        return tokens;
+    }
+
+    private static Task<ModelContextProtocol.Protocol.CallToolResult> CallAsync(McpClient client, string customerId) =>
+        client.CallToolAsync("list_orders", new Dictionary<string, object?> { ["customer_id"] = customerId }).AsTask();
+
+    /// <summary>Every call a client saw complete has its audit record in PostgreSQL, and the tenant's chain verifies.</summary>
+    private async Task AssertEveryCompletedCallIsAuditedAsync(ClusterLoad load)
+    {
+        await using var store = cluster.OpenAuditStore();
+        var recorded = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var record in store.ExportAsync(new AuditQuery { TenantIds = [load.TenantId] }, CancellationToken.None))
+        {
+            if (record.Entry.Kind == "tools/call" && record.Entry.Arguments is { } args
+                && JsonDocument.Parse(args).RootElement.TryGetProperty("customer_id", out var id))
+            {
+                recorded.Add(id.GetString()!);
+            }
+        }
+
+        var missing = load.Completed.Where(marker => !recorded.Contains(marker)).ToList();
+        output.WriteLine($"audit: {load.Completed.Count} completed calls, {recorded.Count} tools/call records for {load.TenantId}, missing {missing.Count}");
+        if (missing.Count > 0)
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(cluster.ConnectionString);
+            await connection.OpenAsync();
+            foreach (var marker in missing.Take(5))
+            {
+                await using var command = new Npgsql.NpgsqlCommand("SELECT tenant_id, kind, decision, outcome, silo, arguments FROM audit_records WHERE arguments LIKE @m OR detail LIKE @m", connection);
+                command.Parameters.AddWithValue("m", "%" + marker + "%");
+                await using var reader = await command.ExecuteReaderAsync();
+                var rows = new List<string>();
+                while (await reader.ReadAsync()) rows.Add(string.Join(" | ", Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "null" : reader.GetValue(i).ToString())));
+                output.WriteLine($"missing {marker}: {(rows.Count == 0 ? "no row" : string.Join("; ", rows))}");
+            }
+
+            await using var kinds = new Npgsql.NpgsqlCommand("SELECT tenant_id, kind, outcome, coalesce(silo, '-'), count(*) FROM audit_records GROUP BY 1, 2, 3, 4 ORDER BY 1, 4", connection);
+            await using var kindReader = await kinds.ExecuteReaderAsync();
+            while (await kindReader.ReadAsync()) output.WriteLine($"records: {kindReader.GetString(0)} {kindReader.GetString(1)} {kindReader.GetString(2)} {kindReader.GetString(3)} = {kindReader.GetInt64(4)}");
+        }
+
+        Assert.Empty(missing);
+        Assert.True(load.Completed.Count > 50, $"The load was too light to mean anything: {load.Completed.Count} calls.");
+
+        var verification = await store.VerifyAsync(load.TenantId, CancellationToken.None);
+        Assert.True(verification.Ok, $"Audit chain of {load.TenantId} broken: {verification.Problem} at {verification.FirstBroken}");
+    }
+
+    private async Task WithDiagnostics(Func<Task> step)
+    {
+        try
+        {
+            await step();
+        }
+        catch (TimeoutException)
+        {
+            output.WriteLine(cluster.DescribeSilos());
+            throw;
+        }
+    }
+}
