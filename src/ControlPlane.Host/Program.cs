@@ -1,12 +1,15 @@
 using ControlPlane.Host.Hosting;
+using ControlPlane.Host.OperatorConsole;
 
 if (args is ["audit", ..]) return await AuditCommand.RunAsync(args[1..]);
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddControlPlane();
+builder.AddControlPlaneConsole();
 
 var app = builder.Build();
 app.MapControlPlane();
+app.MapControlPlaneConsole();
 await app.RunAsync();
 return 0;
 
