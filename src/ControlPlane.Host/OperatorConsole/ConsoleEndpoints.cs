@@ -1,5 +1,7 @@
 using System.Globalization;
+using ControlPlane.Host.Api;
 using ControlPlane.Host.OperatorConsole.Security;
+using ControlPlane.Host.Operations;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -20,6 +22,12 @@ internal static partial class ConsoleEndpoints
             await http.SignOutAsync(ConsoleAuthentication.CookieScheme);
             return Results.LocalRedirect(SignInPath);
         }).RequireAuthorization(ConsoleAuthentication.Policy);
+
+        // The audit export as a plain download for the signed-in operator (same filters and checks as /api/v1/audit/export).
+        app.MapGet("/console/audit/export", async (HttpContext http, AuditService service, CurrentOperatorFromCookie from) =>
+                await AuditApi.ExportAsync(http, service, await from.GetAsync(http.User)))
+            .RequireAuthorization(ConsoleAuthentication.Policy)
+            .AddEndpointFilter<OperatorApiExceptionFilter>();
 
         app.MapGet("/console/signin/oidc", (HttpContext http, IOptions<ConsoleOptions> options, string? returnUrl) =>
             options.Value.OpenIdConnect.Enabled

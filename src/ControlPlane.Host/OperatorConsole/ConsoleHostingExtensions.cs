@@ -91,6 +91,7 @@ public static class ConsoleHostingExtensions
         builder.Services.AddSingleton<SignInThrottle>();
         builder.Services.AddSingleton<CallStatistics>();
         builder.Services.AddScoped<CurrentOperator>();
+        builder.Services.AddSingleton<CurrentOperatorFromCookie>();
         return builder;
     }
 

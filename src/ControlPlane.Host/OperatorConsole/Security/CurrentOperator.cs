@@ -17,3 +17,10 @@ internal sealed class CurrentOperator(AuthenticationStateProvider authentication
             ?? throw new ForbiddenException("Your operator account no longer exists; sign in again.");
     }
 }
+
+/// <summary>The operator behind a console cookie on a plain HTTP request (downloads), looked up afresh.</summary>
+internal sealed class CurrentOperatorFromCookie(ConsoleAccounts accounts)
+{
+    public async Task<OperatorAccount> GetAsync(System.Security.Claims.ClaimsPrincipal user) =>
+        await accounts.FindAsync(user.OperatorId()) ?? throw new ForbiddenException("Your operator account no longer exists; sign in again.");
+}
