@@ -47,7 +47,6 @@ public static class ConsoleHostingExtensions
                 o.ExpireTimeSpan = settings.SessionLifetime;
                 o.SlidingExpiration = true;
                 o.LoginPath = ConsoleEndpoints.SignInPath;
-                o.AccessDeniedPath = "/console/denied";
                 o.ReturnUrlParameter = "returnUrl";
             });
 
