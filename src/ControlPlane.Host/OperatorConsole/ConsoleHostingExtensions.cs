@@ -106,7 +106,9 @@ public static class ConsoleHostingExtensions
         app.UseAntiforgery();
         app.MapStaticAssets();
         app.MapConsoleEndpoints();
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        // The policy names the cookie scheme, so the Blazor hub (which has no [Authorize] of its own) authenticates the
+        // circuit's user with it; pages opt out only by [AllowAnonymous] (the sign-in page).
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization(ConsoleAuthentication.Policy);
         return app;
     }
 }

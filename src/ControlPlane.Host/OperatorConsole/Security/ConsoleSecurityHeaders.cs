@@ -20,7 +20,8 @@ internal sealed class ConsoleSecurityHeaders(RequestDelegate next)
                 headers.ContentSecurityPolicy = ContentSecurityPolicy;
                 headers.XContentTypeOptions = "nosniff";
                 headers.XFrameOptions = "DENY";
-                headers["Referrer-Policy"] = "no-referrer";
+                // Not no-referrer: that makes browsers send "Origin: null" on form posts, which the origin check rightly refuses.
+                headers["Referrer-Policy"] = "same-origin";
                 headers["Cross-Origin-Opener-Policy"] = "same-origin";
                 headers.CacheControl = "no-store";
                 return Task.CompletedTask;
