@@ -10,22 +10,29 @@ using MudBlazor.Services;
 namespace ControlPlane.Tests.Console;
 
 /// <summary>bUnit tests of the console's components, rendered without a host or browser.</summary>
-public sealed class ConsoleComponentTests : BunitContext
+public sealed class ConsoleComponentTests : IAsyncLifetime
 {
+    // MudBlazor registers services that only dispose asynchronously, so the context is disposed that way.
+    private readonly BunitContext _bunit = new();
+
     public ConsoleComponentTests()
     {
-        Services.AddMudServices();
-        Services.AddSingleton<IOptions<ConsoleOptions>>(Options.Create(new ConsoleOptions()));
-        JSInterop.Mode = JSRuntimeMode.Loose;
+        _bunit.Services.AddMudServices();
+        _bunit.Services.AddSingleton<IOptions<ConsoleOptions>>(Options.Create(new ConsoleOptions()));
+        _bunit.JSInterop.Mode = JSRuntimeMode.Loose;
     }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _bunit.DisposeAsync();
 
     [Fact]
     public async Task A_global_kill_stays_disabled_until_a_reason_and_the_exact_phrase_are_typed()
     {
-        var provider = Render<MudDialogProvider>();
-        var dialogs = Services.GetRequiredService<IDialogService>();
+        var provider = _bunit.Render<MudDialogProvider>();
+        var dialogs = _bunit.Services.GetRequiredService<IDialogService>();
         Task<string?> answer = null!;
-        await provider.InvokeAsync(() => answer = dialogs.AskAsync("Stop every tool call", "refuses everything", "Stop everything", danger: true, phrase: "STOP ALL TOOL CALLS"));
+        await provider.InvokeAsync(() => { answer = dialogs.AskAsync("Stop every tool call", "refuses everything", "Stop everything", danger: true, phrase: "STOP ALL TOOL CALLS"); });
 
         var confirm = () => provider.Find("[data-test=confirm]");
         Assert.True(confirm().HasAttribute("disabled"));
@@ -46,10 +53,10 @@ public sealed class ConsoleComponentTests : BunitContext
     [Fact]
     public async Task Cancelling_the_reason_dialog_changes_nothing()
     {
-        var provider = Render<MudDialogProvider>();
-        var dialogs = Services.GetRequiredService<IDialogService>();
+        var provider = _bunit.Render<MudDialogProvider>();
+        var dialogs = _bunit.Services.GetRequiredService<IDialogService>();
         Task<string?> answer = null!;
-        await provider.InvokeAsync(() => answer = dialogs.AskAsync("Clear kill switch", null, "Clear"));
+        await provider.InvokeAsync(() => { answer = dialogs.AskAsync("Clear kill switch", null, "Clear"); });
 
         provider.Find("textarea").Input("typed but then thought better of it");
         provider.Find("[data-test=cancel]").Click();
@@ -59,9 +66,9 @@ public sealed class ConsoleComponentTests : BunitContext
     [Fact]
     public void The_sign_in_page_explains_throttling_and_never_redirects_off_the_console()
     {
-        var navigation = Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
+        var navigation = _bunit.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
         navigation.NavigateTo("/console/signin?error=throttled&retryAfter=42&returnUrl=https%3A%2F%2Fevil.example%2F");
-        var page = Render<SignIn>();
+        var page = _bunit.Render<SignIn>();
 
         Assert.Contains("Try again in 42 seconds", page.Find("[data-test=signin-error]").TextContent);
         Assert.Equal("/console", page.Find("input[name=returnUrl]").GetAttribute("value"));
