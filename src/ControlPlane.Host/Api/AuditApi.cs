@@ -22,24 +22,7 @@ internal static class AuditApi
             return Results.Json(new { items = page.Items.Select(AuditItem.From), nextCursor = page.NextCursor }, CompleteJson);
         });
 
-        audit.MapGet("/export", async (HttpContext http, AuditService service) =>
-        {
-            var format = http.Request.Query["format"].ToString() is { Length: > 0 } f ? f : "jsonl";
-            if (format is not ("jsonl" or "csv")) throw InvalidRequestException.For("format", "Use 'jsonl' or 'csv'.");
-            var query = await service.BuildQueryAsync(http.User.Operator(), http.Request.Query);
-
-            http.Response.ContentType = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson; charset=utf-8";
-            http.Response.Headers.ContentDisposition = $"attachment; filename=\"audit.{format}\"";
-            await using var writer = new StreamWriter(http.Response.Body, new UTF8Encoding(false), bufferSize: 64 * 1024);
-            if (format == "csv") await writer.WriteLineAsync(string.Join(',', AuditItem.CsvColumns));
-            await foreach (var record in service.ExportAsync(query, http.RequestAborted))
-            {
-                var item = AuditItem.From(record);
-                await writer.WriteLineAsync(format == "csv" ? item.ToCsv() : JsonSerializer.Serialize(item, JsonOptions));
-            }
-
-            return Results.Empty;
-        });
+        audit.MapGet("/export", (HttpContext http, AuditService service) => ExportAsync(http, service, http.User.Operator()));
 
         audit.MapGet("/verify", async (string? tenantId, HttpContext http, AuditService service) =>
         {
@@ -47,6 +30,26 @@ internal static class AuditApi
             return new { ok = result.Ok, @checked = result.Checked, firstBroken = result.FirstBroken, problem = result.Problem };
         });
         return api;
+    }
+
+    /// <summary>Streams the filtered audit as JSONL or CSV; shared by the API and the console's export link.</summary>
+    internal static async Task<IResult> ExportAsync(HttpContext http, AuditService service, ControlPlane.Operators.OperatorAccount by)
+    {
+        var format = http.Request.Query["format"].ToString() is { Length: > 0 } f ? f : "jsonl";
+        if (format is not ("jsonl" or "csv")) throw InvalidRequestException.For("format", "Use 'jsonl' or 'csv'.");
+        var query = await service.BuildQueryAsync(by, http.Request.Query);
+
+        http.Response.ContentType = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson; charset=utf-8";
+        http.Response.Headers.ContentDisposition = $"attachment; filename=\"audit.{format}\"";
+        await using var writer = new StreamWriter(http.Response.Body, new UTF8Encoding(false), bufferSize: 64 * 1024);
+        if (format == "csv") await writer.WriteLineAsync(string.Join(',', AuditItem.CsvColumns));
+        await foreach (var record in service.ExportAsync(query, http.RequestAborted))
+        {
+            var item = AuditItem.From(record);
+            await writer.WriteLineAsync(format == "csv" ? item.ToCsv() : JsonSerializer.Serialize(item, JsonOptions));
+        }
+
+        return Results.Empty;
     }
 
     private static readonly JsonSerializerOptions CompleteJson = new(JsonSerializerDefaults.Web);

@@ -1,3 +1,4 @@
+using ControlPlane.Host.OperatorConsole;
 using Microsoft.Extensions.Logging;
 
 namespace ControlPlane.Host.Hosting;
@@ -13,14 +14,22 @@ public static class ControlPlaneApplication
         Action<IServiceCollection>? configureServices = null,
         bool quiet = true)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            EnvironmentName = "Production",
+            ContentRootPath = AppContext.BaseDirectory,
+            // The host's name, not the test runner's: static web assets (the console's scripts and styles) are found by it.
+            ApplicationName = typeof(ControlPlaneApplication).Assembly.GetName().Name,
+        });
         if (quiet) builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(settings);
         configureServices?.Invoke(builder.Services);
         builder.AddControlPlane();
+        builder.AddControlPlaneConsole();
 
         var app = builder.Build();
         app.MapControlPlane();
+        app.MapControlPlaneConsole();
         return app;
     }
 }

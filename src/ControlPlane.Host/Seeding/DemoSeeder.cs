@@ -94,7 +94,7 @@ internal sealed partial class DemoSeeder(
             (long)TokenService.MaxLifetime.TotalSeconds);
 
         var baseUrl = BaseUrl();
-        var credentials = new DemoCredentials(baseUrl + "/mcp", minted.Bearer, operatorKey, TenantId, AgentId, UserId, baseUrl + "/", AdminId, consolePassword);
+        var credentials = new DemoCredentials(baseUrl + "/mcp", minted.Bearer, operatorKey, TenantId, AgentId, UserId, baseUrl + "/console", AdminId, consolePassword);
         await WriteSecretFileAsync(path, JsonSerializer.Serialize(credentials, FileJson), cancellationToken);
         LogSeeded(logger, path);
         return credentials;
@@ -159,6 +159,7 @@ internal sealed partial class DemoSeeder(
             {JsonSerializer.Serialize(vscode, json)}
 
             Operator API: {baseUrl}/api/v1  (Authorization: Bearer <operatorKey from the credentials file>)
+            Console:      {baseUrl}/console  (user "{c.ConsoleUser}", consolePassword from the credentials file)
 
             """);
     }
