@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ControlPlane.Guard.State;
 using ControlPlane.Tokens;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ControlPlane.Guard.Authentication;
 
@@ -19,7 +20,7 @@ public enum TokenStatus
 /// Checks agent tokens. Records are cached on the silo once read (they only ever change by revocation,
 /// which reaches every silo through the guard state), so the hot path costs a hash and a few reads.
 /// </summary>
-public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache guardState, TimeProvider time)
+public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache guardState, [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, GrantedToken> _records = new(StringComparer.Ordinal);
 

@@ -10,7 +10,7 @@ namespace ControlPlane.Host.Operations;
 internal sealed record MintedToken(AgentTokenInfo Info, string Bearer);
 
 /// <summary>Mints, lists and revokes agent tokens for a tenant.</summary>
-internal sealed class TokenService(IGrainFactory grains, TenantService tenants, TimeProvider time)
+internal sealed class TokenService(IGrainFactory grains, TenantService tenants, [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time)
 {
     public static readonly TimeSpan DefaultLifetime = TimeSpan.FromDays(30);
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(366);
