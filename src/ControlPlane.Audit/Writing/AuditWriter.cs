@@ -46,6 +46,12 @@ public sealed partial class AuditWriter : BackgroundService
 
     public int Queued => _queue.Reader.Count;
 
+    /// <summary>
+    /// Raised after each batch is made durable, with how long its oldest record waited from enqueue to commit (the
+    /// audit's lag: what every call adds to its latency) and the batch size. For metrics; keep handlers cheap.
+    /// </summary>
+    public event Action<TimeSpan, int>? BatchCommitted;
+
     /// <summary>Completes when the record is durable; throws <see cref="AuditUnavailableException"/> when it is not.</summary>
     public Task<AuditRecord> AppendAsync(AuditEntry entry, CancellationToken cancellationToken = default)
     {
@@ -103,6 +109,7 @@ public sealed partial class AuditWriter : BackgroundService
             var records = await _store.AppendAsync([.. batch.Select(p => p.Entry)], cancellationToken);
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(records[i]);
             Interlocked.Add(ref _written, batch.Count);
+            BatchCommitted?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(batch[0].EnqueuedAt), batch.Count);
             if (!_healthy) LogRecovered(_logger);
             _healthy = true;
         }
@@ -119,6 +126,7 @@ public sealed partial class AuditWriter : BackgroundService
     private sealed class Pending(AuditEntry entry)
     {
         public AuditEntry Entry { get; } = entry;
+        public long EnqueuedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
         public TaskCompletionSource<AuditRecord> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 

@@ -57,10 +57,15 @@ public sealed class DownstreamUnavailableException(string serverId, string why, 
 public sealed class DownstreamProtection(IOptions<DownstreamOptions> options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, (ResiliencePipeline<CallToolResult> Pipeline, DownstreamLimits Limits)> _pipelines = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CircuitState> _circuits = new(StringComparer.Ordinal);
+
+    /// <summary>Each server's circuit as its breaker last reported it (servers not called yet are absent), for metrics.</summary>
+    public IEnumerable<KeyValuePair<string, CircuitState>> Circuits => _circuits;
 
     public async ValueTask<CallToolResult> ExecuteAsync(string serverId, Func<CancellationToken, ValueTask<CallToolResult>> call, CancellationToken cancellationToken)
     {
         var (pipeline, limits) = _pipelines.GetOrAdd(serverId, Build);
+        _circuits.TryAdd(serverId, CircuitState.Closed);
         try
         {
             return await pipeline.ExecuteAsync(static async (call, ct) => await call(ct), call, cancellationToken);
@@ -92,9 +97,18 @@ public sealed class DownstreamProtection(IOptions<DownstreamOptions> options, Ti
                 BreakDuration = limits.BreakDuration,
                 // A cancelled call (client or kill switch) says nothing about the downstream's health.
                 ShouldHandle = new PredicateBuilder<CallToolResult>().Handle<Exception>(static ex => ex is not OperationCanceledException || ex is TimeoutRejectedException),
+                OnOpened = _ => Track(serverId, CircuitState.Open),
+                OnClosed = _ => Track(serverId, CircuitState.Closed),
+                OnHalfOpened = _ => Track(serverId, CircuitState.HalfOpen),
             })
             .AddTimeout(limits.Timeout)
             .Build();
         return (pipeline, limits);
+    }
+
+    private ValueTask Track(string serverId, CircuitState state)
+    {
+        _circuits[serverId] = state;
+        return ValueTask.CompletedTask;
     }
 }

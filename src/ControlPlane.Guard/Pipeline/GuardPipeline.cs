@@ -18,11 +18,30 @@ public sealed class GuardPipeline
 
     public async ValueTask<Refusal?> EvaluateAsync(GuardCall call, CancellationToken cancellationToken)
     {
+        if (GuardTelemetry.Source.HasListeners()) return await EvaluateTracedAsync(call, cancellationToken);
         foreach (var step in _steps)
         {
             var pending = step.CheckAsync(call, cancellationToken);
             var refusal = pending.IsCompletedSuccessfully ? pending.Result : await pending;
             if (refusal is not null) return refusal;
+        }
+
+        return null;
+    }
+
+    /// <summary>The same walk with a child span per step, only while traces are collected.</summary>
+    private async ValueTask<Refusal?> EvaluateTracedAsync(GuardCall call, CancellationToken cancellationToken)
+    {
+        foreach (var step in _steps)
+        {
+            using var span = GuardTelemetry.Source.StartActivity("guard step " + step.Name);
+            span?.SetTag(GuardTelemetry.StepTag, step.Name);
+            var refusal = await step.CheckAsync(call, cancellationToken);
+            if (refusal is not null)
+            {
+                span?.SetTag(GuardTelemetry.CodeTag, refusal.Code);
+                return refusal;
+            }
         }
 
         return null;

@@ -70,6 +70,15 @@ public sealed class GuardedToolGateway(
 
         await EnsureSessionAsync(request, agent, cancellationToken);
 
+        using var span = GuardTelemetry.Source.StartActivity(GuardTelemetry.CallSpan);
+        if (span is not null)
+        {
+            span.SetTag(GuardTelemetry.TenantTag, agent.TenantId);
+            span.SetTag(GuardTelemetry.AgentTag, agent.AgentId);
+            span.SetTag(GuardTelemetry.ServerTag, tool.ServerId);
+            span.SetTag(GuardTelemetry.ToolTag, tool.ToolName);
+        }
+
         var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, tool.ServerId, tool.ToolName);
         var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments)
         {
@@ -80,8 +89,10 @@ public sealed class GuardedToolGateway(
         var guardStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var refusal = await guard.EvaluateAsync(call, cancellationToken);
         metrics.Called(tool.ServerId, tool.ToolName, refusal?.Code, System.Diagnostics.Stopwatch.GetElapsedTime(guardStarted).TotalMilliseconds);
+        span?.SetTag(GuardTelemetry.DecisionTag, refusal is null ? "allowed" : "refused");
         if (refusal is not null)
         {
+            span?.SetTag(GuardTelemetry.CodeTag, refusal.Code);
             // A refusal runs nothing, so it is returned even if its record cannot be written.
             await TryRecordAsync(audit.RecordRefusalAsync(refusal));
             return refusal.ToCallToolResult();
@@ -93,6 +104,7 @@ public sealed class GuardedToolGateway(
         var isAction = call.IsAction;
         if (isAction && !await TryRecordAsync(audit.RecordIntentAsync(call.ConfirmationId)))
         {
+            span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
             return AuditUnavailable("The action was not run because its audit record could not be made durable.");
         }
 
@@ -102,11 +114,15 @@ public sealed class GuardedToolGateway(
             try
             {
                 if (flight.KilledBy is not null) throw new OperationCanceledException(flight.Token);
-                result = await downstream.ExecuteAsync(tool.ServerId, ct => tool.Invoker(request, ct), flight.Token);
+                using (GuardTelemetry.Source.StartActivity("tool " + tool.ServerId))
+                {
+                    result = await downstream.ExecuteAsync(tool.ServerId, ct => tool.Invoker(request, ct), flight.Token);
+                }
             }
             catch (Limits.DownstreamUnavailableException ex)
             {
                 await TryRecordAsync(audit.RecordFailureAsync("upstream_unavailable", RefusalCodes.UpstreamUnavailable));
+                span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.UpstreamUnavailable)?.SetStatus(System.Diagnostics.ActivityStatusCode.Error);
                 return new Refusal(
                     RefusalCodes.UpstreamUnavailable,
                     $"{ex.Message} Retry after {Math.Ceiling(ex.RetryAfter.TotalSeconds):0} s; do not hammer it.")
@@ -117,11 +133,13 @@ public sealed class GuardedToolGateway(
             catch (OperationCanceledException) when (flight.KilledBy is { } killedDuring)
             {
                 await TryRecordAsync(audit.RecordFailureAsync("killed", RefusalCodes.Killed));
+                span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.Killed);
                 return KillSwitchStep.Killed(killedDuring).ToCallToolResult();
             }
             catch (Exception ex)
             {
                 await TryRecordAsync(audit.RecordFailureAsync(ex is OperationCanceledException ? "cancelled" : ex.GetType().Name));
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.GetType().Name);
                 throw;
             }
         }
@@ -129,6 +147,7 @@ public sealed class GuardedToolGateway(
         // Read results are projected and redacted before they are hashed for the audit and sent: the audit's
         // result hash is of exactly what the agent received.
         if (!isAction) result = shaper.Shape(result, guardState.Policy.Projection(tool));
+        span?.SetTag(GuardTelemetry.OutcomeTag, result.IsError is true ? "error" : "success");
 
         if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || isAction || readPolicy == ReadAuditPolicy.FailOpen)
         {
@@ -136,6 +155,7 @@ public sealed class GuardedToolGateway(
             return result;
         }
 
+        span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
         return AuditUnavailable("The result was withheld because its audit record could not be made durable.");
     }
 

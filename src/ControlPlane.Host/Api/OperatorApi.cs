@@ -100,6 +100,7 @@ internal static class OperatorApi
             ApprovalResponse.From(await service.DenyAsync(http.User.Operator(), id, body.Reason)));
 
         api.MapAuditApi();
+        api.MapDrillApi();
         return app;
     }
 

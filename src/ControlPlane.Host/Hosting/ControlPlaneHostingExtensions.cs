@@ -6,6 +6,7 @@ using ControlPlane.Guard;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.State;
 using ControlPlane.Host.Api;
+using ControlPlane.Host.Drills;
 using ControlPlane.Host.Mcp;
 using ControlPlane.Host.Operations;
 using ControlPlane.Host.Security;
@@ -15,7 +16,6 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
 
 namespace ControlPlane.Host.Hosting;
 
@@ -74,12 +74,9 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<DemoSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DemoSeeder>());
         builder.Services.AddHostedService<AuditRetentionScheduler>();
+        builder.Services.AddKillSwitchDrills(builder.Configuration);
 
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(GuardMetrics.MeterName)
-            // The guard takes microseconds to milliseconds: buckets where its latency actually lives.
-            .AddView("controlplane.guard.duration", new ExplicitBucketHistogramConfiguration { Boundaries = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] })
-            .AddPrometheusExporter());
+        builder.AddControlPlaneTelemetry();
 
         builder.Services.AddProblemDetails();
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

@@ -35,6 +35,9 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
 
         /// <summary>Lists across tenants: a limited operator gets 200 with only its own tenants' items.</summary>
         Listing,
+
+        /// <summary>Touches no tenant's data (drills run on their own synthetic tenant): the role alone decides.</summary>
+        NoTenant,
     }
 
     private sealed record Case(string Name, string Role, Reach Reach, HttpStatusCode Success, Func<string, Task<HttpRequestMessage>> Build,
@@ -125,6 +128,14 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
         [
             new("export the audit", OperatorRoles.Auditor, Reach.Listing, HttpStatusCode.OK, _ => Get("/api/v1/audit/export?format=jsonl")),
             new("export a tenant's audit", OperatorRoles.Auditor, Reach.Tenant, HttpStatusCode.OK, t => Get($"/api/v1/audit/export?format=csv&tenantId={t}")),
+        ],
+        ["GET /api/v1/drills"] = [new("list drills", OperatorRoles.Viewer, Reach.NoTenant, HttpStatusCode.OK, _ => Get("/api/v1/drills"))],
+        ["POST /api/v1/drills"] =
+        [
+            new("drill a session switch", OperatorRoles.Operator, Reach.NoTenant, HttpStatusCode.OK,
+                _ => Json(HttpMethod.Post, "/api/v1/drills", new { level = "session" })),
+            new("drill the global switch", OperatorRoles.Operator, Reach.AllTenants, HttpStatusCode.OK,
+                _ => Json(HttpMethod.Post, "/api/v1/drills", new { level = "global", confirmGlobal = true })),
         ],
         ["GET /api/v1/audit/verify"] = [new("verify a tenant's chain", OperatorRoles.Auditor, Reach.Tenant, HttpStatusCode.OK, t => Get($"/api/v1/audit/verify?tenantId={t}"))],
     };
