@@ -32,6 +32,7 @@ public static class GuardServiceCollectionExtensions
         services.AddHostedService<GuardStateSynchronizer>();
         services.TryAddSingleton<InFlightCalls>();
         services.TryAddSingleton<AgentTokenValidator>();
+        services.TryAddSingleton<TokenIds>();
         services.TryAddSingleton<SessionRegistry>();
         services.TryAddSingleton<ISiloIdentity, OrleansSiloIdentity>();
 

@@ -26,6 +26,12 @@ public sealed class ArgumentHasher
         _key = (byte[])key.Clone();
     }
 
+    /// <summary>
+    /// A key for another purpose, derived from this one (HMAC of the purpose's name), so every silo that
+    /// shares the audit key shares it too without a second secret to distribute.
+    /// </summary>
+    public byte[] DeriveKey(string purpose) => HMACSHA256.HashData(_key, System.Text.Encoding.UTF8.GetBytes(purpose));
+
     /// <summary>Hash of the arguments; null hashes like an empty object.</summary>
     public string Hash(IDictionary<string, JsonElement>? arguments)
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ControlPlane.Guard.State;
 using ControlPlane.Tokens;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ControlPlane.Guard.Authentication;
 
@@ -19,7 +20,7 @@ public enum TokenStatus
 /// Checks agent tokens. Records are cached on the silo once read (they only ever change by revocation,
 /// which reaches every silo through the guard state), so the hot path costs a hash and a few reads.
 /// </summary>
-public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache guardState, TimeProvider time)
+public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache guardState, TokenIds ids, [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, GrantedToken> _records = new(StringComparer.Ordinal);
 
@@ -29,6 +30,10 @@ public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache gu
 
         if (!_records.TryGetValue(id, out var granted))
         {
+            // Made-up ids stop here, before they can activate a grain.
+            var kind = ids.Classify(id);
+            if (kind == TokenIdKind.Forged || (kind == TokenIdKind.Untagged && !ids.TryAffordUntaggedLookup())) return (TokenStatus.Invalid, null);
+
             var token = await grains.GetGrain<IAgentTokenGrain>(id).GetAsync().WaitAsync(cancellationToken);
             if (token is null) return (TokenStatus.Invalid, null);
             granted = _records.GetOrAdd(id, new GrantedToken(token, ScopeGrant.Parse(token.Scopes)));

@@ -65,6 +65,13 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
             }
         }
 
+        // Prose cannot be projected, and only the allowed fields may leave: a block that is not a JSON object
+        // or array is withheld rather than passed whole (a tool could put the wide row in a sentence).
+        if (projection is { Fields.Length: > 0 })
+        {
+            return $"[withheld by ControlPlane: this tool's results are limited to the fields {string.Join(", ", projection.Fields)}, and this block was not JSON]";
+        }
+
         var result = redact ? redactor.RedactText(text) : text;
         if (projection?.MaxBytes is { } max && Encoding.UTF8.GetByteCount(result) > max)
         {

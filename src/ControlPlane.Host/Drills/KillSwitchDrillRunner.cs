@@ -28,6 +28,7 @@ internal sealed partial class KillSwitchDrillRunner(
     AuditWriter audit,
     IOptions<DrillOptions> options,
     TimeProvider time,
+    TokenIds tokenIds,
     ILogger<KillSwitchDrillRunner> logger) : IKillSwitchDrillRunner
 {
     public const string AgentId = "drill-agent";
@@ -158,7 +159,7 @@ internal sealed partial class KillSwitchDrillRunner(
     private async Task<(string Bearer, string Id)> MintAsync(string tenantId, string drillId)
     {
         var now = time.GetUtcNow();
-        var (id, bearer, hash) = SecretTokens.Create(SecretTokens.AgentPrefix);
+        var (id, bearer, hash) = SecretTokens.Create(SecretTokens.AgentPrefix, tokenIds.NewId());
         var token = new AgentToken(id, tenantId, AgentId, UserId, [$"server:{DrillToolSource.ServerId}:read"], hash, now, now + TimeSpan.FromMinutes(10), RevokedAt: null, "drill:" + drillId);
         // Not added to the tenant's token list: a daily drill would grow it by thousands a year. The token lives
         // ten minutes, never leaves this process, is scoped to the probe alone and is revoked when the drill ends.

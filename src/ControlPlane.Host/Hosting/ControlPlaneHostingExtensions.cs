@@ -109,6 +109,7 @@ public static class ControlPlaneHostingExtensions
     /// <summary>Maps health, the MCP endpoints and the operator API, behind host and origin checks.</summary>
     public static WebApplication MapControlPlane(this WebApplication app)
     {
+        app.UseApiSecurityHeaders();
         app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusFor });
         app.UseStatusCodePages();
         app.UseMiddleware<OriginCheckMiddleware>();

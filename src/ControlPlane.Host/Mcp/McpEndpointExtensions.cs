@@ -1,6 +1,7 @@
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.Catalog;
 using ControlPlane.Guard.Pipeline;
+using ModelContextProtocol;
 using ModelContextProtocol.AspNetCore;
 using ModelContextProtocol.Protocol;
 
@@ -68,9 +69,10 @@ internal static class McpEndpointExtensions
 
     public static IEndpointRouteBuilder MapGuardedMcp(this IEndpointRouteBuilder app)
     {
-        app.MapMcp("/mcp").RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName);
+        app.MapMcp("/mcp").RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName).RequireJsonBody();
         app.MapMcp($"/mcp/{{{ServerIdRouteValue}}}")
             .RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName)
+            .RequireJsonBody()
             .Add(endpoint =>
             {
                 // An unknown server is a 404, not an empty endpoint an agent could mistake for a real one.
@@ -90,4 +92,29 @@ internal static class McpEndpointExtensions
             });
         return app;
     }
+
+    /// <summary>
+    /// A POST without a JSON content type is a 415 with a JSON-RPC error. The SDK reads the body with
+    /// ReadFromJsonAsync, which throws (a 500) when the Content-Type header is missing altogether.
+    /// </summary>
+    private static TBuilder RequireJsonBody<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder
+    {
+        builder.Add(static endpoint =>
+        {
+            var inner = endpoint.RequestDelegate!;
+            endpoint.RequestDelegate = context =>
+            {
+                if (!HttpMethods.IsPost(context.Request.Method) || context.Request.HasJsonContentType()) return inner(context);
+
+                context.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+                return context.Response.WriteAsJsonAsync(new JsonRpcErrorBody(
+                    "2.0", null, new JsonRpcErrorDetail((int)McpErrorCode.InvalidRequest, "Unsupported Media Type: send the JSON-RPC message with 'Content-Type: application/json'.")));
+            };
+        });
+        return builder;
+    }
+
+    private sealed record JsonRpcErrorBody(string Jsonrpc, object? Id, JsonRpcErrorDetail Error);
+
+    private sealed record JsonRpcErrorDetail(int Code, string Message);
 }

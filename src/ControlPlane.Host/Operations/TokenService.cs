@@ -10,7 +10,7 @@ namespace ControlPlane.Host.Operations;
 internal sealed record MintedToken(AgentTokenInfo Info, string Bearer);
 
 /// <summary>Mints, lists and revokes agent tokens for a tenant.</summary>
-internal sealed class TokenService(IGrainFactory grains, TenantService tenants, TimeProvider time)
+internal sealed class TokenService(IGrainFactory grains, TenantService tenants, TokenIds ids, [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time)
 {
     public static readonly TimeSpan DefaultLifetime = TimeSpan.FromDays(30);
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(366);
@@ -34,7 +34,7 @@ internal sealed class TokenService(IGrainFactory grains, TenantService tenants, 
         check.ThrowIfInvalid();
 
         var now = time.GetUtcNow();
-        var (id, bearer, hash) = SecretTokens.Create(SecretTokens.AgentPrefix);
+        var (id, bearer, hash) = SecretTokens.Create(SecretTokens.AgentPrefix, ids.NewId());
         var token = new AgentToken(id, tenantId, agentId!, userId, [.. scopes!.Distinct(StringComparer.Ordinal)], hash, now,
             now + (expiresInSeconds is { } s ? TimeSpan.FromSeconds(s) : DefaultLifetime), RevokedAt: null, by.Id);
 

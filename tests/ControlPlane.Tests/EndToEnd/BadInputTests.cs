@@ -41,6 +41,23 @@ public sealed class BadInputTests(EmbeddedHostFixture fixture)
         Assert.NotEmpty(await client.ListToolsAsync());
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("text/plain")]
+    public async Task A_body_that_does_not_say_it_is_JSON_is_a_415_JSON_RPC_error_not_a_500(string? contentType)
+    {
+        using var http = McpHttp(Host.Credentials.AgentToken);
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(Initialize));
+        if (contentType is not null) content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        var response = await http.PostAsync("/mcp", content);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+
+        // Routing answers a wrong type with problem details (the SDK's endpoint declares what it accepts); a missing one reaches us.
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        if (response.Content.Headers.ContentType?.MediaType == "application/problem+json") Assert.Equal(415, body.GetProperty("status").GetInt32());
+        else Assert.Equal((int)McpErrorCode.InvalidRequest, body.GetProperty("error").GetProperty("code").GetInt32());
+    }
+
     [Fact]
     public async Task Oversized_body_is_refused_with_413()
     {

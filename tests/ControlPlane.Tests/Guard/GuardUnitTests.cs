@@ -98,7 +98,7 @@ public sealed class TokenStatusTests
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-25T12:00:00Z"));
         var cache = new GuardStateCache(time, Options.Create(new GuardStateOptions()));
-        var validator = new AgentTokenValidator(null!, cache, time);
+        var validator = new AgentTokenValidator(null!, cache, new TokenIds(new ControlPlane.Audit.Redaction.ArgumentHasher(new byte[32]), time), time);
         var token = Tokens.Valid("t", "a") with { ExpiresAt = time.GetUtcNow().AddMinutes(10) };
 
         Assert.Equal(TokenStatus.Valid, validator.StatusOf(token));

@@ -34,6 +34,19 @@ public sealed class ResultShaperUnitTests
         Assert.Equal(json.GetRawText(), ((TextContentBlock)shaped.Content[0]).Text);
     }
 
+    [Theory]
+    [InlineData("name: Ada Lovelace, ssn: 078-05-1120")]
+    [InlineData("\"078-05-1120\"")]
+    [InlineData("  42")]
+    public void With_a_projection_a_text_block_that_is_not_a_JSON_object_or_array_is_withheld(string text)
+    {
+        var result = Result("""{"id":"c1","ssn":"078-05-1120"}""");
+        result.Content.Add(new TextContentBlock { Text = text });
+        var shaped = Shaper.Shape(result, Projection(["/id"]));
+        Assert.All(shaped.Content.OfType<TextContentBlock>(), t => Assert.DoesNotContain("078-05-1120", t.Text));
+        Assert.Contains("withheld", ((TextContentBlock)shaped.Content[1]).Text);
+    }
+
     [Fact]
     public void Redacts_PII_in_structured_content_and_prose()
     {

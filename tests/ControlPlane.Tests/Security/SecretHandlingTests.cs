@@ -103,6 +103,20 @@ public sealed class SecretHandlingTests(SecurityHostFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData("/api/v1/tenants", true)]
+    [InlineData("/api/v1/tenants", false)]
+    [InlineData("/mcp", false)]
+    public async Task Machine_facing_answers_are_never_cached_sniffed_or_framed(string path, bool authenticated)
+    {
+        using var http = authenticated ? Host.OperatorHttp() : Host.Http();
+        var response = await http.GetAsync(path);
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.True(response.Headers.CacheControl?.NoStore, $"{path} answered without Cache-Control: no-store.");
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
+    }
+
     [Fact]
     public async Task An_agent_of_one_tenant_never_sees_or_touches_another_tenants_tools_approvals_or_audit()
     {
