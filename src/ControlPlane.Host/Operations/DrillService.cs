@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace ControlPlane.Host.Operations;
 
 /// <summary>A level's drill status: its last run, its last passing run, and whether either is too old to trust.</summary>
-internal sealed record DrillStatus(DrillLevel Level, DrillResult? Last, DrillResult? LastPassed, TimeSpan? Age, bool Stale, bool Scheduled);
+public sealed record DrillStatus(DrillLevel Level, DrillResult? Last, DrillResult? LastPassed, TimeSpan? Age, bool Stale, bool Scheduled);
 
 /// <summary>Runs kill-switch drills on demand and reports when each level was last drilled. Used by the REST API, the CLI and the console.</summary>
 internal sealed class DrillService(IGrainFactory grains, IOptions<DrillOptions> options, TimeProvider time)

@@ -95,9 +95,12 @@ public abstract class ConsolePage : ComponentBase, IDisposable
         _ => null,
     };
 
-    internal string Age(DateTimeOffset at)
+    internal string Age(DateTimeOffset at) => Ago(Time.GetUtcNow(), at);
+
+    /// <summary>How long before <paramref name="now"/> something happened, in the coarsest unit that still reads well.</summary>
+    internal static string Ago(DateTimeOffset now, DateTimeOffset at)
     {
-        var age = Time.GetUtcNow() - at;
+        var age = now - at;
         if (age < TimeSpan.Zero) age = TimeSpan.Zero;
         return age.TotalSeconds < 90 ? $"{(int)age.TotalSeconds}s ago"
             : age.TotalMinutes < 90 ? $"{(int)age.TotalMinutes}m ago"
