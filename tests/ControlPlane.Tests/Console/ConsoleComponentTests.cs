@@ -1,4 +1,6 @@
 using Bunit;
+using ControlPlane.Drills;
+using ControlPlane.Host.Operations;
 using ControlPlane.Host.OperatorConsole;
 using ControlPlane.Host.OperatorConsole.Components.Pages;
 using ControlPlane.Host.OperatorConsole.Components.Shared;
@@ -74,4 +76,80 @@ public sealed class ConsoleComponentTests : IAsyncLifetime
         Assert.Equal("/console", page.Find("input[name=returnUrl]").GetAttribute("value"));
         Assert.NotNull(page.Find("input[name=password][type=password]"));
     }
+
+    [Fact]
+    public async Task Drill_levels_show_outcome_staleness_and_steps_and_a_run_button_only_where_the_operator_may_run()
+    {
+        var now = new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+        var fresh = Result(DrillLevel.Session, passed: true, finishedAt: now.AddMinutes(-5), "set session switch", "call refused KILLED", "cleared", "call succeeded");
+        var oldPass = Result(DrillLevel.Tenant, passed: true, finishedAt: now.AddDays(-120), "set tenant switch");
+        var failed = Result(DrillLevel.Tenant, passed: false, finishedAt: now.AddHours(-2), "set tenant switch", "call went through") with { Failure = "the call was not refused" };
+        IReadOnlyList<DrillStatus> statuses =
+        [
+            new(DrillLevel.Session, fresh, fresh, TimeSpan.FromMinutes(5), Stale: false, Scheduled: true),
+            new(DrillLevel.Tenant, failed, oldPass, TimeSpan.FromDays(120), Stale: true, Scheduled: true),
+            new(DrillLevel.Global, null, null, null, Stale: true, Scheduled: false),
+        ];
+        var ran = new List<DrillLevel>();
+        var list = _bunit.Render<DrillStatusList>(p => p
+            .Add(c => c.Statuses, statuses)
+            .Add(c => c.CanRun, level => level != DrillLevel.Global)
+            .Add(c => c.OnRun, level => ran.Add(level))
+            .Add(c => c.Now, now));
+
+        Assert.Contains("2 of 3 levels", list.Find("[data-test=stale-warning]").TextContent);
+
+        var session = list.Find("[data-test=drill][data-level=session]");
+        Assert.Equal("passed", session.QuerySelector("[data-test=outcome]")!.TextContent.Trim());
+        Assert.Null(session.QuerySelector("[data-test=stale]"));
+        Assert.NotNull(session.QuerySelector("[data-test=scheduled]"));
+        Assert.Contains("5m ago", session.QuerySelector("[data-test=last-run]")!.TextContent);
+        Assert.Contains("1500 ms", session.QuerySelector("[data-test=duration]")!.TextContent);
+        Assert.Contains("ops-lead", session.QuerySelector("[data-test=ran-by]")!.TextContent);
+
+        var tenant = list.Find("[data-test=drill][data-level=tenant]");
+        Assert.Equal("failed", tenant.QuerySelector("[data-test=outcome]")!.TextContent.Trim());
+        Assert.NotNull(tenant.QuerySelector("[data-test=stale]"));
+        Assert.Contains("120d ago", tenant.QuerySelector("[data-test=last-passed]")!.TextContent);
+        Assert.Contains("the call was not refused", tenant.QuerySelector("[data-test=failure]")!.TextContent);
+
+        var global = list.Find("[data-test=drill][data-level=global]");
+        Assert.Equal("never run", global.QuerySelector("[data-test=outcome]")!.TextContent.Trim());
+        Assert.NotNull(global.QuerySelector("[data-test=stale]"));
+        Assert.NotNull(global.QuerySelector("[data-test=manual]"));
+        Assert.True(global.QuerySelector("[data-test=run]")!.HasAttribute("disabled"));
+
+        // Steps are folded away until asked for.
+        Assert.Empty(list.FindAll("[data-test=drill][data-level=session] [data-test=steps]"));
+        await list.Find("[data-test=drill][data-level=session] [data-test=toggle-steps]").ClickAsync(new());
+        var steps = list.FindAll("[data-test=drill][data-level=session] [data-test=steps] li");
+        Assert.Equal(["set session switch", "call refused KILLED", "cleared", "call succeeded"], steps.Select(s => s.TextContent.Trim()));
+
+        await list.Find("[data-test=drill][data-level=session] [data-test=run]").ClickAsync(new());
+        Assert.Equal([DrillLevel.Session], ran);
+
+        // While a drill runs, every Run button waits for it.
+        list.Render(p => p.Add(c => c.Running, DrillLevel.Session));
+        Assert.All(list.FindAll("[data-test=run]"), b => Assert.True(b.HasAttribute("disabled")));
+    }
+
+    [Fact]
+    public async Task The_confirm_only_dialog_asks_no_reason_but_still_wants_the_exact_phrase()
+    {
+        var provider = _bunit.Render<MudDialogProvider>();
+        var dialogs = _bunit.Services.GetRequiredService<IDialogService>();
+        Task<bool> answer = null!;
+        await provider.InvokeAsync(() => { answer = dialogs.ConfirmAsync("Drill the global kill switch", "stops everything briefly", "Run global drill", danger: true, phrase: "DRILL THE GLOBAL SWITCH"); });
+
+        Assert.Empty(provider.FindAll("textarea"));
+        var confirm = () => provider.Find("[data-test=confirm]");
+        Assert.True(confirm().HasAttribute("disabled"));
+        provider.Find("input").Input("DRILL THE GLOBAL SWITCH");
+        provider.WaitForAssertion(() => Assert.False(confirm().HasAttribute("disabled")));
+        confirm().Click();
+        Assert.True(await answer);
+    }
+
+    private static DrillResult Result(DrillLevel level, bool passed, DateTimeOffset finishedAt, params string[] steps) =>
+        new(Guid.NewGuid().ToString("n"), level, passed, finishedAt.AddMilliseconds(-1500), finishedAt, "ops-lead", steps, passed ? null : "failed");
 }
