@@ -158,4 +158,44 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
             await fixture.Host.ClearAsync(id);
         }
     }
+
+    [Fact]
+    public async Task An_operator_runs_the_session_drill_it_passes_and_is_no_longer_stale_while_a_viewer_cannot_run_it()
+    {
+        var page = await fixture.SignInAsAdminAsync();
+        await page.ClickAsync("a[href='/console/drills']");
+        var session = page.Locator("[data-test=drill][data-level=session]");
+        await Expect(session).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-test=drill]")).ToHaveCountAsync(7);
+
+        await session.Locator("[data-test=run]").ClickAsync();
+        await Expect(page.Locator("[data-test=drill-result]")).ToContainTextAsync("session drill passed", new() { Timeout = 60_000 });
+        await Expect(session.Locator("[data-test=outcome]")).ToHaveTextAsync("passed");
+        await Expect(session.Locator("[data-test=stale]")).ToHaveCountAsync(0);
+        await Expect(session.Locator("[data-test=ran-by]")).ToContainTextAsync(fixture.Host.Credentials.ConsoleUser);
+        await session.Locator("[data-test=toggle-steps]").ClickAsync();
+        await Expect(session.Locator("[data-test=steps] li").First).ToBeVisibleAsync();
+        Assert.True(await session.Locator("[data-test=steps] li").CountAsync() >= 4);
+        await fixture.ScreenshotAsync(page, "drills");
+
+        // The global level is never run without the typed phrase; backing out runs nothing.
+        await page.Locator("[data-test=drill][data-level=global] [data-test=run]").ClickAsync();
+        await Expect(page.Locator(".mud-dialog [data-test=confirm]")).ToBeDisabledAsync();
+        await page.Locator(".mud-dialog [data-test=cancel]").ClickAsync();
+        await Expect(page.Locator("[data-test=drill][data-level=global] [data-test=outcome]")).ToHaveTextAsync("never run");
+
+        var viewer = await fixture.SignInAsync(ConsoleBrowserFixture.ViewerId, ConsoleBrowserFixture.ViewerPassword);
+        await viewer.ClickAsync("a[href='/console/drills']");
+        var viewerSession = viewer.Locator("[data-test=drill][data-level=session]");
+        await Expect(viewerSession.Locator("[data-test=outcome]")).ToHaveTextAsync("passed");
+        var runs = viewer.Locator("[data-test=run]");
+        await Expect(runs).ToHaveCountAsync(7);
+        for (var i = 0; i < 7; i++) await Expect(runs.Nth(i)).ToBeDisabledAsync();
+        await Expect(viewer.Locator("[data-test=read-only-note]")).ToBeVisibleAsync();
+
+        // Past the UI, the service layer refuses the viewer's account too.
+        var account = await fixture.Host.Services.GetRequiredService<ConsoleAccounts>().FindAsync(ConsoleBrowserFixture.ViewerId);
+        var drills = fixture.Host.Services.GetRequiredService<DrillService>();
+        await Assert.ThrowsAsync<ForbiddenException>(() => drills.RunAsync(account!, ControlPlane.Drills.DrillLevel.Session));
+    }
 }
