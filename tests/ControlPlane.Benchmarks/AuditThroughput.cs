@@ -14,7 +14,7 @@ internal static class AuditThroughput
 {
     private const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres;Database=postgres";
 
-    public static async Task RunAsync(Action<string> print, string root, int records, int batchSize)
+    public static async Task<(double Sqlite, double Postgres)> RunAsync(Action<string> print, string root, int records, int batchSize)
     {
         print($"## Audit store appends ({records:N0} records in batches of {batchSize}, one appender, 10 tenants per batch)");
         print("");
@@ -22,7 +22,9 @@ internal static class AuditThroughput
         print("| store | records/s | batch p50 ms | batch max ms | client CPU µs/record |");
         print("|---|---|---|---|---|");
 
-        print(await MeasureAsync("SQLite (WAL, synchronous=FULL)", new SqliteAuditStore(Path.Combine(root, "audit", "audit.db")), records, batchSize));
+        var (sqliteRow, sqlite) = await MeasureAsync("SQLite (WAL, synchronous=FULL)", new SqliteAuditStore(Path.Combine(root, "audit", "audit.db")), records, batchSize);
+        print(sqliteRow);
+        double postgres;
 
         var admin = Environment.GetEnvironmentVariable("CONTROLPLANE_TEST_POSTGRES") is { Length: > 0 } configured ? configured : DefaultPostgres;
         var name = "cp_bench_" + Guid.NewGuid().ToString("N")[..12];
@@ -36,7 +38,8 @@ internal static class AuditThroughput
         try
         {
             await using var store = new PostgresAuditStore(new NpgsqlConnectionStringBuilder(admin) { Database = name }.ToString());
-            print(await MeasureAsync("PostgreSQL (synchronous_commit=on)", store, records, batchSize));
+            (var row, postgres) = await MeasureAsync("PostgreSQL (synchronous_commit=on)", store, records, batchSize);
+            print(row);
         }
         finally
         {
@@ -47,9 +50,10 @@ internal static class AuditThroughput
         }
 
         print("");
+        return (sqlite, postgres);
     }
 
-    private static async Task<string> MeasureAsync(string label, IAuditStore store, int records, int batchSize)
+    private static async Task<(string Row, double Rate)> MeasureAsync(string label, IAuditStore store, int records, int batchSize)
     {
         await store.MigrateAsync(CancellationToken.None);
         var start = DateTimeOffset.UtcNow;
@@ -75,8 +79,8 @@ internal static class AuditThroughput
         latencies.Sort();
         var verify = await store.VerifyAsync("bench-tenant-0", CancellationToken.None);
         if (!verify.Ok) throw new InvalidOperationException($"{label}: the chain does not verify after the run: {verify.Problem}");
-        return string.Create(CultureInfo.InvariantCulture,
-            $"| {label} | {records / seconds:0} | {latencies[latencies.Count / 2]:0.0} | {latencies[^1]:0.0} | {cpuPerRecord:0.0} |");
+        return (string.Create(CultureInfo.InvariantCulture,
+            $"| {label} | {records / seconds:0} | {latencies[latencies.Count / 2]:0.0} | {latencies[^1]:0.0} | {cpuPerRecord:0.0} |"), records / seconds);
     }
 
     // A typical allowed call: redacted arguments, an HMAC, a result hash and size.

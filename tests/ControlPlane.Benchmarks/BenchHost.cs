@@ -2,9 +2,11 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.Json;
+using ControlPlane.Audit.Storage;
 using ControlPlane.Host.Hosting;
 using ControlPlane.Host.Seeding;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.Client;
 
 namespace ControlPlane.Benchmarks;
@@ -29,13 +31,16 @@ internal sealed class BenchHost : IAsyncDisposable
     public DemoCredentials Credentials { get; }
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<BenchHost> StartAsync(string dataDir, int? primarySiloPort = null)
+    public static Task<BenchHost> StartAsync(string dataDir, int? primarySiloPort = null) => StartAsync(dataDir, new BenchHostOptions { PrimarySiloPort = primarySiloPort });
+
+    public static async Task<BenchHost> StartAsync(string dataDir, BenchHostOptions options)
     {
+        var primarySiloPort = options.PrimarySiloPort;
         var httpPort = FreePort();
         var siloPort = FreePort();
         // CP_BENCH_NO_RATE_LIMITS=1 takes the buckets out, to see what they cost end to end.
         var bucket = Environment.GetEnvironmentVariable("CP_BENCH_NO_RATE_LIMITS") == "1" ? "0" : "1000000";
-        var app = ControlPlaneApplication.Build(new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["urls"] = $"http://127.0.0.1:{httpPort}",
             ["ControlPlane:DataDir"] = dataDir,
@@ -49,6 +54,15 @@ internal sealed class BenchHost : IAsyncDisposable
             ["ControlPlane:RateLimits:Agent:RefillPerSecond"] = "1000000",
             ["ControlPlane:RateLimits:User:Capacity"] = bucket,
             ["ControlPlane:RateLimits:User:RefillPerSecond"] = "1000000",
+        };
+        foreach (var (key, value) in options.Settings) settings[key] = value;
+        var app = ControlPlaneApplication.Build(settings, services =>
+        {
+            options.Steps?.Register(services);
+            if (options.DiscardAudit)
+            {
+                services.AddSingleton<IAuditStore>(new DiscardingAuditStore(new SqliteAuditStore(Path.Combine(dataDir, "audit.db"))));
+            }
         });
         await app.StartAsync();
 
@@ -68,12 +82,12 @@ internal sealed class BenchHost : IAsyncDisposable
         return http;
     }
 
-    public Task<McpClient> ConnectAsync() =>
+    public Task<McpClient> ConnectAsync(string? agentToken = null) =>
         McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
         {
             Endpoint = new Uri(BaseUrl, "/mcp"),
             TransportMode = HttpTransportMode.StreamableHttp,
-            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + Credentials.AgentToken },
+            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + (agentToken ?? Credentials.AgentToken) },
         }));
 
     public async ValueTask DisposeAsync()
@@ -88,4 +102,20 @@ internal sealed class BenchHost : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+}
+
+/// <summary>How a bench host differs from the embedded default.</summary>
+internal sealed class BenchHostOptions
+{
+    /// <summary>The first silo's port, to join its cluster; null starts a new one.</summary>
+    public int? PrimarySiloPort { get; init; }
+
+    /// <summary>Benchmark-only switches to skip guard steps one at a time; null runs the production pipeline as is.</summary>
+    public StepSwitches? Steps { get; init; }
+
+    /// <summary>Accept audit records without writing them, to show what durable audit costs.</summary>
+    public bool DiscardAudit { get; init; }
+
+    /// <summary>Extra configuration, e.g. the PostgreSQL audit store.</summary>
+    public IDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
 }

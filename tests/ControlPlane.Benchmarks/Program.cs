@@ -27,7 +27,15 @@ Print("");
 var root = Path.Combine(Path.GetTempPath(), "cp-bench-" + Guid.NewGuid().ToString("N")[..8]);
 try
 {
-    if (mode is "audit")
+    if (mode is "micro")
+    {
+        await new Suite(quick, root, Print).RunMicroAsync();
+    }
+    else if (mode is "suite")
+    {
+        await new Suite(quick, root, Print).RunAsync();
+    }
+    else if (mode is "audit")
     {
         // Not part of "all": it needs a PostgreSQL server (bash ops/postgres-dev.sh) and no host.
         await AuditThroughput.RunAsync(Print, root, quick ? 20_000 : 100_000, 500);
@@ -46,7 +54,21 @@ finally
     try { Directory.Delete(root, recursive: true); } catch (IOException) { }
 }
 
-var output = Path.Combine(AppContext.BaseDirectory, "benchmark-results.md");
+var output = mode is "suite" && Suite.RepositoryResultsPath() is { } inRepository ? inRepository : Path.Combine(AppContext.BaseDirectory, "benchmark-results.md");
+if (mode is "suite")
+{
+    report.Insert(0, $"""
+        <!-- Written by the benchmark suite; re-run it rather than editing by hand. -->
+        Reproduce (about {(quick ? "4 minutes" : "15 minutes")} on 2 cores; PostgreSQL for the audit and action rows: `bash ops/postgres-dev.sh` or CONTROLPLANE_TEST_POSTGRES):
+
+        ```bash
+        dotnet run -c Release --project tests/ControlPlane.Benchmarks -- suite{(quick ? " --quick" : "")}
+        ```
+
+
+        """);
+}
+
 File.WriteAllText(output, report.ToString());
 Console.WriteLine($"(written to {output})");
 return;
@@ -98,7 +120,7 @@ async Task ThroughputAsync(BenchHost host, TimeSpan duration)
     Print(Figures.Rule + "---|");
     foreach (var concurrency in new[] { 1, 8, 32 })
     {
-        var (figures, rate, errors) = await LoadAsync(host.ConnectAsync, concurrency, duration);
+        var (figures, rate, errors) = await LoadAsync(() => host.ConnectAsync(), concurrency, duration);
         Print(figures.Row($"{concurrency} sessions", string.Create(CultureInfo.InvariantCulture, $" {rate:0} |")));
         if (errors > 0) Print($"(!) {errors} calls returned errors");
     }
@@ -117,7 +139,7 @@ async Task CompareAsync(BenchHost host, TimeSpan duration)
     foreach (var concurrency in new[] { 1, 8, 32 })
     {
         var (bareFigures, bareRate, _) = await LoadAsync(bare.ConnectAsync, concurrency, duration);
-        var (guardedFigures, guardedRate, errors) = await LoadAsync(host.ConnectAsync, concurrency, duration);
+        var (guardedFigures, guardedRate, errors) = await LoadAsync(() => host.ConnectAsync(), concurrency, duration);
         Print(string.Create(CultureInfo.InvariantCulture,
             $"| {concurrency} | {bareRate:0} | {guardedRate:0} | {bareRate / guardedRate:0.00} | {bareFigures.P50Ms:0.00} / {bareFigures.P99Ms:0.00} | {guardedFigures.P50Ms:0.00} / {guardedFigures.P99Ms:0.00} | {guardedFigures.P99Ms / bareFigures.P99Ms:0.00} |"));
         if (errors > 0) Print($"(!) {errors} guarded calls returned errors");

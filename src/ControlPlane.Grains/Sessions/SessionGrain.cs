@@ -7,6 +7,9 @@ public sealed class SessionGrain(
 {
     public async Task<bool> OpenAsync(SessionInfo info)
     {
+        // Each silo asks once per session and remembers the answer (SessionRegistry), so an idle session would
+        // otherwise keep an activation alive on its silo for nothing: the record is durable, the grain can go.
+        DeactivateOnIdle();
         if (state.State.Info is { } known)
         {
             return known.TenantId == info.TenantId && known.AgentId == info.AgentId && known.UserId == info.UserId;

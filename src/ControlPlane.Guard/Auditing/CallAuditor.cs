@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using ControlPlane.Audit.Model;
 using ControlPlane.Audit.Redaction;
 using ControlPlane.Audit.Writing;
@@ -118,17 +120,42 @@ public sealed class CallAudit
 
     public Task RecordResultAsync(CallToolResult result, string? confirmationId = null)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(result, McpJsonUtilities.DefaultOptions);
+        // The result is serialised into a per-thread buffer only to be hashed and measured: no array per call.
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
+        writer.Reset(buffer);
+        JsonSerializer.Serialize(writer, result, ResultType);
+        writer.Flush();
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(buffer.WrittenSpan, hash);
+        var size = buffer.WrittenCount;
+        if (buffer.Capacity > MaxRetainedBuffer) t_buffer = null;
+
         return _auditor.AppendAsync(Entry with
         {
             Outcome = result.IsError is true ? "error" : "success",
             ErrorType = result.IsError is true ? "tool_error" : null,
-            ResultHash = Convert.ToHexStringLower(SHA256.HashData(bytes)),
-            ResultSize = bytes.Length,
+            ResultHash = Convert.ToHexStringLower(hash),
+            ResultSize = size,
             LatencyMs = _auditor.ElapsedMs(_started),
             ConfirmationId = confirmationId,
         });
     }
+
+    private const int MaxRetainedBuffer = 1 << 20;
+    private static readonly JsonTypeInfo ResultType = McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(CallToolResult));
+
+    // Written exactly as the SDK writes the result to the agent (same escaping), so the hash is of what it received.
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Encoder = McpJsonUtilities.DefaultOptions.Encoder,
+        Indented = McpJsonUtilities.DefaultOptions.WriteIndented,
+        MaxDepth = McpJsonUtilities.DefaultOptions.MaxDepth,
+    };
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
     /// <summary>The call ended without a result: killed in flight, cancelled, or the tool threw.</summary>
     public Task RecordFailureAsync(string errorType, string? code = null) => _auditor.AppendAsync(Entry with

@@ -13,6 +13,9 @@ public sealed record Violation(string Pointer, string Message);
 /// </summary>
 public sealed class ArgumentSchema
 {
+    // Valid arguments are the common case: a yes/no evaluation that stops at the first failure and builds no
+    // result tree. Only arguments that fail are evaluated again, with the list output that names each problem.
+    private static readonly EvaluationOptions Verdict = new() { OutputFormat = OutputFormat.Flag };
     private static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
     private readonly JsonSchema _schema;
 
@@ -58,6 +61,8 @@ public sealed class ArgumentSchema
     /// <summary>Every violation, by pointer, or an empty list when the arguments are valid.</summary>
     public IReadOnlyList<Violation> Validate(JsonElement arguments)
     {
+        if (_schema.Evaluate(arguments, Verdict).IsValid) return [];
+
         var results = _schema.Evaluate(arguments, Evaluation);
         if (results.IsValid) return [];
 

@@ -29,7 +29,8 @@ public sealed class AuditApiTests(EmbeddedHostFixture fixture)
         var (token, _) = await Host.MintAsync("demo", "audit-agent", "audit-user", ["server:support-desk:read"]);
         await using var client = await Host.ConnectAsync(token);
         var lookup = new Dictionary<string, object?> { ["email"] = "ada@example.com" };
-        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", lookup));
+        var received = await client.CallToolAsync("lookup_customer_by_email", lookup);
+        RefusalAssert.Succeeded(received);
         RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", lookup));
         RefusalAssert.Refused(await client.CallToolAsync("create_refund", new Dictionary<string, object?> { ["customer_id"] = "cust_DEMO00000001", ["amount_cents"] = 5, ["reason"] = "fraud" }), RefusalCodes.ForbiddenScope);
 
@@ -47,7 +48,10 @@ public sealed class AuditApiTests(EmbeddedHostFixture fixture)
             Assert.Equal("success", item.GetProperty("outcome").GetString());
             Assert.Equal("audit-user", item.GetProperty("userId").GetString());
             Assert.Equal(client.SessionId, item.GetProperty("sessionId").GetString());
-            Assert.Equal(64, item.GetProperty("resultHash").GetString()!.Length);
+            // The result hash is of exactly what the agent received, as the SDK serialises it.
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(received, ModelContextProtocol.McpJsonUtilities.DefaultOptions);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), item.GetProperty("resultHash").GetString());
+            Assert.Equal(bytes.Length, item.GetProperty("resultSize").GetInt64());
             Assert.True(item.GetProperty("resultSize").GetInt64() > 0);
             Assert.True(item.GetProperty("latencyMs").GetDouble() >= 0);
             Assert.DoesNotContain("ada@example.com", item.GetRawText());

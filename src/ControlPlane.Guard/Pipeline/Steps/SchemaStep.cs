@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using ControlPlane.Guard.Schemas;
 using ControlPlane.Guard.State;
@@ -24,23 +25,26 @@ public sealed class SchemaStep(GuardStateCache guardState) : IGuardStep
             return Refuse([new Violation("", $"The input schema of '{tool.PublicName}' cannot be evaluated, so no call is let through. Tell the operators.")]);
         }
 
-        var arguments = ToElement(call.Arguments);
-        var violations = new List<Violation>(own.Validate(arguments));
+        using var document = Parse(call.Arguments);
+        var arguments = document?.RootElement ?? EmptyObject;
+        var found = own.Validate(arguments);
+        List<Violation>? violations = found.Count == 0 ? null : [.. found];
         foreach (var tightening in guardState.Policy.SchemaOverrides(tool, call.Identity.TenantId))
         {
             if (tightening is null)
             {
-                violations.Add(new Violation("", "An operator schema for this tool cannot be evaluated, so no call is let through. Tell the operators."));
+                (violations ??= []).Add(new Violation("", "An operator schema for this tool cannot be evaluated, so no call is let through. Tell the operators."));
                 continue;
             }
 
             foreach (var violation in tightening.Validate(arguments))
             {
+                violations ??= [];
                 if (!violations.Contains(violation)) violations.Add(violation);
             }
         }
 
-        return violations.Count == 0 ? ValueTask.FromResult<Refusal?>(null) : Refuse(violations);
+        return violations is null ? ValueTask.FromResult<Refusal?>(null) : Refuse(violations);
     }
 
     private static ValueTask<Refusal?> Refuse(IReadOnlyList<Violation> violations)
@@ -57,20 +61,44 @@ public sealed class SchemaStep(GuardStateCache guardState) : IGuardStep
         });
     }
 
-    /// <summary>The arguments as one JSON object, without the confirmation token the guard consumes itself.</summary>
-    private static JsonElement ToElement(IDictionary<string, JsonElement>? arguments)
+    /// <summary>
+    /// The arguments as one JSON object, without the confirmation token the guard consumes itself; null when
+    /// there are none. Written into a per-thread buffer that the document reads in place, so a call costs no
+    /// copies: the document must be disposed before this thread writes the next call's arguments, which holds
+    /// because validation is synchronous.
+    /// </summary>
+    private static JsonDocument? Parse(IDictionary<string, JsonElement>? arguments)
     {
-        if (arguments is null || arguments.Count == 0) return EmptyObject;
-        if (!arguments.ContainsKey(ConfirmationArgument)) return JsonSerializer.SerializeToElement(arguments);
+        if (arguments is null || arguments.Count == 0) return null;
 
-        var without = new Dictionary<string, JsonElement>(arguments.Count, StringComparer.Ordinal);
-        foreach (var (name, value) in arguments)
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer);
+        writer.Reset(buffer);
+        writer.WriteStartObject();
+        if (arguments is Dictionary<string, JsonElement> concrete)
         {
-            if (name != ConfirmationArgument) without[name] = value;
+            foreach (var (name, value) in concrete) Write(writer, name, value);
+        }
+        else
+        {
+            foreach (var (name, value) in arguments) Write(writer, name, value);
         }
 
-        return JsonSerializer.SerializeToElement(without);
+        writer.WriteEndObject();
+        writer.Flush();
+        return JsonDocument.Parse(buffer.WrittenMemory);
+
+        static void Write(Utf8JsonWriter writer, string name, JsonElement value)
+        {
+            if (name == ConfirmationArgument) return;
+            writer.WritePropertyName(name);
+            value.WriteTo(writer);
+        }
     }
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
     private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
 }
