@@ -224,7 +224,7 @@ public sealed class ActionLoad : IAsyncDisposable
         var ended = DateTimeOffset.UtcNow;
         if (result.IsError is not true)
         {
-            var refundId = result.StructuredContent?.TryGetProperty("id", out var id) == true ? id.GetString() : null;
+            var refundId = result.StructuredContent?.TryGetProperty("refund_id", out var id) == true ? id.GetString() : null;
             return new ActionAttempt(amount, approvalId, stage, "success", refundId, started, ended, silo);
         }
 

@@ -140,7 +140,16 @@ public sealed class ChaosTests(PostgresClusterFixture cluster, ITestOutputHelper
 
         // ---- Reconciliation ----
         var attempts = actions.Attempts.ToList();
+        var successes = attempts.Where(a => a.Outcome == "success").ToList();
+
+        // A result record the store refused during the outage is owed and written once it is back: give it time.
         var records = await ReadAuditAsync();
+        for (var wait = 0; wait < 30 && successes.Any(s => !records.Any(r => r.Entry.Kind == "tools/call" && r.Entry.Outcome == "success" && r.Entry.ConfirmationId == s.ApprovalId)); wait++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            records = await ReadAuditAsync();
+        }
+
         var refunds = ReadRefunds();
 
         // 1. Every read a client saw complete has its audit record.
@@ -153,7 +162,6 @@ public sealed class ChaosTests(PostgresClusterFixture cluster, ITestOutputHelper
             .GroupBy(r => r.Entry.ConfirmationId ?? "").ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var intentAmounts = records.Where(r => r.Entry.Kind == "tools/call:intent" && r.Entry.Tool == "create_refund")
             .Select(r => long.Parse(ArgumentOf(r.Entry, "amount_cents"), System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
-        var successes = attempts.Where(a => a.Outcome == "success").ToList();
         var unauditedActions = successes.Where(s => s.ApprovalId is null || !resultsByApproval.ContainsKey(s.ApprovalId) || !intentAmounts.Contains(s.Amount)).ToList();
         var missingRows = successes.Where(s => !refunds.TryGetValue(s.Amount, out var rows) || !rows.Contains(s.RefundId!)).ToList();
 
@@ -193,6 +201,19 @@ public sealed class ChaosTests(PostgresClusterFixture cluster, ITestOutputHelper
             $"unexplained rows {unexplainedRows.Count}, rows without intent {rowsWithoutIntent.Count}, undecided that ran {undecidedThatRan.Count}; guard state problems {guardProblems.Count}");
         foreach (var problem in guardProblems) output.WriteLine("  " + problem);
         foreach (var error in reads.Errors.Take(3)) output.WriteLine("  read error result: " + error);
+        foreach (var group in records.Where(r => r.Entry.Outcome == "error").GroupBy(r => (r.Entry.Tool, r.Entry.ErrorType, r.Entry.Code, r.Entry.Silo)))
+        {
+            output.WriteLine($"  audited errors: {group.Key.Tool} {group.Key.ErrorType} {group.Key.Code} on {group.Key.Silo}: {group.Count()}, {group.Min(r => r.Entry.Timestamp):HH:mm:ss}-{group.Max(r => r.Entry.Timestamp):HH:mm:ss}");
+        }
+
+        if (!reads.Errors.IsEmpty)
+        {
+            foreach (var silo in silos)
+            {
+                var lines = silo.RecentOutput().Split('\n').Where(l => l.Contains("xception", StringComparison.Ordinal) || l.Contains("fail", StringComparison.OrdinalIgnoreCase)).Take(12);
+                output.WriteLine($"--- silo {silo.Index} ---\n" + string.Join('\n', lines));
+            }
+        }
 
         Assert.Empty(unauditedReads);
         Assert.Empty(unauditedActions);
@@ -234,7 +255,7 @@ public sealed class ChaosTests(PostgresClusterFixture cluster, ITestOutputHelper
     {
         await using var store = cluster.OpenAuditStore();
         var records = new List<AuditRecord>();
-        await foreach (var record in store.ExportAsync(new AuditQuery { TenantIds = [Tenant] }, CancellationToken.None)) records.Add(record);
+        await foreach (var record in store.ExportAsync(new AuditQuery { TenantIds = [Tenant], IncludeIntents = true }, CancellationToken.None)) records.Add(record);
         return records;
     }
 
