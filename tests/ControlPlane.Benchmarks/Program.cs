@@ -47,6 +47,8 @@ try
         if (mode is "all" or "guard") await GuardStepsAsync(first, quick ? 200_000 : 1_000_000);
         if (mode is "all" or "throughput") await ThroughputAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
         if (mode is "all" or "compare") await CompareAsync(first, quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(15));
+        // Not part of "all": it needs the npm MCP servers (npm ci in ops/upstreams).
+        if (mode is "upstream") await UpstreamOverhead.RunAsync(first, Print, quick ? 300 : 2000);
     }
 }
 finally

@@ -76,6 +76,31 @@ public sealed partial class CallAuditor(AuditWriter writer, Redactor redactor, A
             Detail = toolCount + " tools listed",
         });
 
+    /// <summary>
+    /// A read outside tools/call (resources/read, prompts/get, their lists): who read what on which server, and
+    /// whether it was refused (<paramref name="code"/>) or answered. <paramref name="name"/> is the URI or prompt name.
+    /// </summary>
+    public Task RecordReadAsync(string kind, CallIdentity identity, string tokenId, string name, string? code, string outcome, double latencyMs, string? detail = null) =>
+        writer.AppendAsync(new AuditEntry
+        {
+            Id = Guid.CreateVersion7().ToString("N"),
+            Timestamp = time.GetUtcNow(),
+            TenantId = identity.TenantId,
+            AgentId = identity.AgentId,
+            UserId = identity.UserId,
+            SessionId = identity.SessionId,
+            TokenId = tokenId,
+            Kind = kind,
+            Server = identity.ServerId,
+            Tool = name,
+            Decision = code is null ? "allowed" : "refused",
+            Code = code,
+            Outcome = outcome,
+            LatencyMs = latencyMs,
+            Silo = silo.Name,
+            Detail = detail,
+        });
+
     internal Task<AuditRecord> AppendAsync(AuditEntry entry) => writer.AppendAsync(entry);
 
     /// <summary>

@@ -37,6 +37,12 @@ public sealed class ToolDescriptor
     /// <summary>The tool server this tool belongs to, e.g. <c>support-desk</c>.</summary>
     public string ServerId { get; }
 
+    /// <summary>The only tenant that may see and call this tool (an upstream registered for one tenant); null for every tenant.</summary>
+    public string? TenantId { get; init; }
+
+    /// <summary>Whether a tenant's agents may see and call this tool.</summary>
+    public bool IsVisibleTo(string tenantId) => TenantId is null || TenantId == tenantId;
+
     /// <summary>The tool's own name on its server.</summary>
     public string ToolName { get; }
 

@@ -46,6 +46,7 @@ public sealed class GuardedToolGateway(
         var policy = guardState.Policy;
         foreach (var tool in catalog.ForEndpoint(endpointServerId))
         {
+            if (!tool.IsVisibleTo(agent.TenantId)) continue;
             var isAction = policy.IsAction(tool, agent.TenantId);
             if (!agent.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) continue;
             if (isAction && !policy.IsReadWrite(agent.TenantId, tool.ServerId)) continue;
@@ -65,7 +66,8 @@ public sealed class GuardedToolGateway(
     {
         var agent = AgentOf(request);
         var name = request.Params?.Name ?? throw new McpProtocolException("tools/call needs a tool name.", McpErrorCode.InvalidParams);
-        var tool = catalog.Find(endpointServerId, name)
+        // A tool of an upstream registered for another tenant does not exist for this one.
+        var tool = (catalog.Find(endpointServerId, name) is { } found && found.IsVisibleTo(agent.TenantId) ? found : null)
             ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
 
         await EnsureSessionAsync(request, agent, cancellationToken);

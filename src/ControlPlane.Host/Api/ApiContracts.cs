@@ -64,3 +64,6 @@ internal sealed record ApprovalResponse(
 internal sealed record RateLimitRequest(string? Scope, string? AgentId, string? UserId, string? ServerId, string? ToolName, double? Capacity, double? RefillPerSecond);
 
 internal sealed record ProjectionRequest(string[]? Fields, int? MaxItems, int? MaxBytes, bool? RedactPii, bool? Remove, string? Reason);
+
+internal sealed record RegisterUpstreamRequest(
+    string? Id, string? TenantId, string? Transport, string? Command, string[]? Args, Dictionary<string, string>? Env, string? Url, Dictionary<string, string>? Headers);

@@ -64,6 +64,8 @@ internal static class OperatorApi
             return new { tenantId, serverId, mode = setting.ReadWrite ? "read-write" : "read-only", reason = setting.Reason, setBy = setting.SetBy, setAt = setting.SetAt };
         });
 
+        api.MapUpstreamServerApi();
+
         var tools = api.MapGroup("/servers/{serverId}/tools/{toolName}");
         tools.MapPut("", async (string serverId, string toolName, ClassificationRequest body, HttpContext http, PolicyService service) =>
             await service.SetClassificationAsync(http.User.Operator(), serverId, toolName, body.Classification, Blank(body.TenantId), body.Reason) is var o

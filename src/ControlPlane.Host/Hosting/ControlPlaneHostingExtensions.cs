@@ -13,6 +13,7 @@ using ControlPlane.Host.Operations;
 using ControlPlane.Host.Security;
 using ControlPlane.Host.Seeding;
 using ControlPlane.SupportDesk;
+using ControlPlane.Upstreams;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -70,6 +71,8 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSupportDesk(Path.Combine(dataDir, "support-desk.db"));
         builder.Services.AddHostedService<SupportDeskInitializer>();
         builder.Services.AddSingleton<IToolSource, SupportDeskToolSource>();
+        builder.Services.AddControlPlaneUpstreams(builder.Configuration, keyRingDirectory: Path.Combine(dataDir, "keys"));
+        builder.Services.AddSingleton<UpstreamServerService>();
 
         builder.Services.AddAuthentication()
             .AddScheme<AuthenticationSchemeOptions, AgentTokenAuthenticationHandler>(AgentTokenAuthenticationHandler.SchemeName, null)

@@ -17,6 +17,7 @@ internal static class McpEndpointExtensions
     /// </summary>
     public static IServiceCollection AddGuardedMcp(this IServiceCollection services)
     {
+        services.AddSingleton<ToolListChangeNotifier>();
         services.AddMcpServer(options =>
             {
                 options.ServerInfo = new Implementation { Name = "controlplane", Version = typeof(McpEndpointExtensions).Assembly.GetName().Version?.ToString(3) ?? "0.1.0" };
@@ -31,19 +32,32 @@ internal static class McpEndpointExtensions
                     var gateway = http.RequestServices.GetRequiredService<GuardedToolGateway>();
                     session.Capabilities ??= new ServerCapabilities();
                     session.Capabilities.Tools ??= new ToolsCapability();
+                    session.Capabilities.Tools.ListChanged = true;
                     session.Handlers.ListToolsHandler = (request, ct) => gateway.ListToolsAsync(endpoint, request, ct);
                     session.Handlers.CallToolHandler = (request, ct) => gateway.CallToolAsync(endpoint, request, ct);
+
+                    // Upstream resources and prompts, as guarded and audited reads.
+                    var reads = http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>();
+                    session.Capabilities.Resources ??= new ResourcesCapability();
+                    session.Capabilities.Prompts ??= new PromptsCapability();
+                    session.Handlers.ListResourcesHandler = (request, ct) => reads.ListResourcesAsync(endpoint, request, ct);
+                    session.Handlers.ReadResourceHandler = (request, ct) => reads.ReadResourceAsync(endpoint, request, ct);
+                    session.Handlers.ListPromptsHandler = (request, ct) => reads.ListPromptsAsync(endpoint, request, ct);
+                    session.Handlers.GetPromptHandler = (request, ct) => reads.GetPromptAsync(endpoint, request, ct);
                     return Task.CompletedTask;
                 };
 #pragma warning disable MCPEXP002 // The session handler is how we learn that a session ended, to forget it.
                 options.RunSessionHandler = static async (http, server, ct) =>
                 {
+                    var notifier = http.RequestServices.GetRequiredService<ToolListChangeNotifier>();
+                    notifier.Opened(server, http.GetRouteValue(ServerIdRouteValue) as string);
                     try
                     {
                         await server.RunAsync(ct);
                     }
                     finally
                     {
+                        notifier.Closed(server);
                         if (server.SessionId is { } id) http.RequestServices.GetRequiredService<SessionRegistry>().Forget(id);
                     }
                 };

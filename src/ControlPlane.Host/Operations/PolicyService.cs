@@ -125,7 +125,8 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         var policy = guardState.Policy;
         return
         [
-            .. catalog.ServerIds.Select(serverId => new ServerView(
+            // An upstream registered for another tenant does not exist for this one.
+            .. catalog.ServerIds.Where(serverId => catalog.ForEndpoint(serverId).All(t => t.IsVisibleTo(tenantId))).Select(serverId => new ServerView(
                 serverId,
                 policy.IsReadWrite(tenantId, serverId) ? "read-write" : "read-only",
                 [.. catalog.ForEndpoint(serverId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => new ToolView(

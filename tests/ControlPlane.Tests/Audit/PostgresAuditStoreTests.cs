@@ -105,6 +105,8 @@ public sealed class PostgresAuditServer : IAsyncLifetime
 
 public sealed class PostgresTestDatabase(string connectionString) : AuditTestDatabase
 {
+    public string ConnectionString => connectionString;
+
     public override IAuditStore CreateStore() => new PostgresAuditStore(connectionString);
 
     public override async Task<int> ExecuteAsync(string sql, params (string Name, object Value)[] parameters)

@@ -138,6 +138,24 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
                 _ => Json(HttpMethod.Post, "/api/v1/drills", new { level = "global", confirmGlobal = true })),
         ],
         ["GET /api/v1/audit/verify"] = [new("verify a tenant's chain", OperatorRoles.Auditor, Reach.Tenant, HttpStatusCode.OK, t => Get($"/api/v1/audit/verify?tenantId={t}"))],
+
+        // Upstream servers (registered before they are listed, so the listing has one of the other tenant's).
+        ["POST /api/v1/servers"] =
+        [
+            new("register a tenant's upstream", OperatorRoles.Admin, Reach.Tenant, HttpStatusCode.Created,
+                t => Json(HttpMethod.Post, "/api/v1/servers", new { id = Unique("mx-up"), tenantId = t, transport = "http", url = "http://127.0.0.1:9/mcp" })),
+            new("register an upstream for every tenant", OperatorRoles.Admin, Reach.AllTenants, HttpStatusCode.Created,
+                _ => Json(HttpMethod.Post, "/api/v1/servers", new { id = Unique("mx-up"), transport = "http", url = "http://127.0.0.1:9/mcp" })),
+        ],
+        ["GET /api/v1/servers"] = [new("list upstreams", OperatorRoles.Viewer, Reach.Listing, HttpStatusCode.OK, _ => Get("/api/v1/servers"))],
+        ["DELETE /api/v1/servers/{id}"] = [new("remove a tenant's upstream", OperatorRoles.Admin, Reach.Tenant, HttpStatusCode.OK, async t =>
+        {
+            var id = Unique("mx-up");
+            using var admin = Host.OperatorHttp();
+            var registered = await admin.PostAsJsonAsync("/api/v1/servers", new { id, tenantId = t, transport = "http", url = "http://127.0.0.1:9/mcp" });
+            Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
+            return new HttpRequestMessage(HttpMethod.Delete, $"/api/v1/servers/{id}");
+        })],
     };
 
     [Fact]

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// A deliberately misbehaving MCP server (stdio, newline-delimited JSON-RPC, no dependencies) for the gateway's
+// tests: it can crash, hang, wait to be cancelled, and report which credential it was started with.
+//   LAB_CANCEL_LOG  file to which each notifications/cancelled request id is appended
+//   LAB_TOKEN       a credential; only its length is ever reported
+import { appendFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+
+const readOnly = { readOnlyHint: true, destructiveHint: false };
+const tools = [
+  { name: "echo", description: "Echoes its text.", annotations: readOnly,
+    inputSchema: { type: "object", properties: { text: { type: "string" } }, required: ["text"] } },
+  { name: "crash", description: "Exits the process at once.", annotations: readOnly, inputSchema: { type: "object", properties: {} } },
+  { name: "hang", description: "Blocks the process forever: no answer, not even to ping.", annotations: readOnly, inputSchema: { type: "object", properties: {} } },
+  { name: "wait", description: "Answers only when cancelled (never, otherwise).", annotations: readOnly, inputSchema: { type: "object", properties: {} } },
+  { name: "token_length", description: "Length of the LAB_TOKEN it was started with.", annotations: readOnly, inputSchema: { type: "object", properties: {} } },
+  { name: "reset", description: "An action without annotations.", inputSchema: { type: "object", properties: {} } },
+];
+
+const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");
+const reply = (id, result) => send({ jsonrpc: "2.0", id, result });
+const text = (value) => ({ content: [{ type: "text", text: String(value) }] });
+
+createInterface({ input: process.stdin }).on("line", (line) => {
+  if (!line.trim()) return;
+  const message = JSON.parse(line);
+  switch (message.method) {
+    case "initialize":
+      return reply(message.id, {
+        protocolVersion: message.params.protocolVersion,
+        capabilities: { tools: { listChanged: true } },
+        serverInfo: { name: "lab-upstream", version: "1.0.0" },
+      });
+    case "ping":
+      return reply(message.id, {});
+    case "tools/list":
+      return reply(message.id, { tools });
+    case "notifications/cancelled":
+      if (process.env.LAB_CANCEL_LOG) appendFileSync(process.env.LAB_CANCEL_LOG, String(message.params.requestId) + "\n");
+      return;
+    case "tools/call": {
+      const { name, arguments: args } = message.params;
+      if (name === "echo") return reply(message.id, text(args.text));
+      if (name === "crash") process.exit(3);
+      if (name === "hang") for (;;) { /* blocks the event loop for good */ }
+      if (name === "wait") return; // the answer never comes; cancellation is logged above
+      if (name === "token_length") return reply(message.id, text((process.env.LAB_TOKEN || "").length));
+      if (name === "reset") return reply(message.id, text("reset"));
+      return send({ jsonrpc: "2.0", id: message.id, error: { code: -32602, message: `Unknown tool ${name}` } });
+    }
+    default:
+      if (message.id !== undefined) send({ jsonrpc: "2.0", id: message.id, error: { code: -32601, message: "Method not found" } });
+  }
+});

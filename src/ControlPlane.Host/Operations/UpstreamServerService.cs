@@ -1,0 +1,77 @@
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Operators;
+using ControlPlane.Upstreams;
+
+namespace ControlPlane.Host.Operations;
+
+/// <summary>
+/// Registers and removes upstream MCP servers. Only admins register: an upstream runs commands or reaches
+/// URLs with credentials. A tenant-limited admin registers servers for its own tenants only. Credentials are
+/// encrypted here, before the registration leaves this silo, and no answer ever carries them back.
+/// </summary>
+internal sealed class UpstreamServerService(
+    IGrainFactory grains,
+    UpstreamSecretProtector secrets,
+    UpstreamGateway gateway,
+    ToolCatalog catalog,
+    TenantService tenants,
+    TimeProvider time)
+{
+    private IUpstreamRegistryGrain Registry => grains.GetGrain<IUpstreamRegistryGrain>(IUpstreamRegistryGrain.Singleton);
+
+    public async Task<(UpstreamView View, bool Created)> RegisterAsync(OperatorAccount by, string? id, string? tenantId, string? transport,
+        string? command, string[]? args, string? url, Dictionary<string, string>? env, Dictionary<string, string>? headers, CancellationToken cancellationToken)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        var definition = new UpstreamDefinition(id ?? "", tenantId, transport ?? "", command, args ?? [], url,
+            env ?? [], new Dictionary<string, string>(headers ?? [], StringComparer.OrdinalIgnoreCase), "api");
+        var errors = definition.Validate();
+        if (errors.Count > 0) throw new InvalidRequestException(errors);
+
+        if (tenantId is null) by.RequireAllTenants("A server for every tenant");
+        else await tenants.GetVisibleAsync(by, tenantId);
+
+        if (gateway.IsDeclaredInConfiguration(definition.Id)) throw new ConflictException($"Server '{definition.Id}' is declared in configuration; change it there.");
+        var existing = (await Registry.GetAsync()).Servers.FirstOrDefault(s => s.Id == definition.Id);
+        if (existing is null && catalog.HasServer(definition.Id)) throw new ConflictException($"Server id '{definition.Id}' is taken by a built-in tool server.");
+        if (existing?.TenantId is { } owner && !by.CanSeeTenant(owner)) throw new ForbiddenException($"Server '{definition.Id}' belongs to a tenant you cannot manage.");
+
+        var registration = new UpstreamServerRegistration(definition.Id, definition.TenantId, definition.Transport, definition.Command, definition.Args,
+            definition.Url, [.. definition.Env.Keys.Order(StringComparer.Ordinal)], [.. definition.Headers.Keys.Order(StringComparer.OrdinalIgnoreCase)],
+            secrets.Protect(definition.Env, definition.Headers), by.Id, time.GetUtcNow());
+        var created = await Registry.RegisterAsync(registration);
+        await gateway.RefreshAsync(cancellationToken);
+        return (View(registration), created);
+    }
+
+    /// <summary>Every upstream this operator may see, with its status on this silo.</summary>
+    public async Task<IReadOnlyList<UpstreamView>> ListAsync(OperatorAccount by)
+    {
+        by.RequireRole(OperatorRoles.Viewer);
+        var running = gateway.List().ToDictionary(v => v.Id, StringComparer.Ordinal);
+        var registered = (await Registry.GetAsync()).Servers.Select(r => running.GetValueOrDefault(r.Id) ?? View(r));
+        return
+        [
+            .. running.Values.Where(v => v.Source == "configuration").Concat(registered)
+                .Where(v => v.TenantId is null || by.CanSeeTenant(v.TenantId))
+                .OrderBy(v => v.Id, StringComparer.Ordinal),
+        ];
+    }
+
+    public async Task<UpstreamView> RemoveAsync(OperatorAccount by, string id, CancellationToken cancellationToken)
+    {
+        by.RequireRole(OperatorRoles.Admin);
+        if (gateway.IsDeclaredInConfiguration(id)) throw new ConflictException($"Server '{id}' is declared in configuration; remove it there.");
+        var existing = (await Registry.GetAsync()).Servers.FirstOrDefault(s => s.Id == id) ?? throw new NotFoundException($"No upstream server '{id}'.");
+        if (existing.TenantId is null) by.RequireAllTenants("A server for every tenant");
+        else by.RequireTenant(existing.TenantId);
+
+        await Registry.RemoveAsync(id);
+        await gateway.RefreshAsync(cancellationToken);
+        return View(existing);
+    }
+
+    private UpstreamView View(UpstreamServerRegistration r) =>
+        gateway.List().FirstOrDefault(v => v.Id == r.Id)
+        ?? new UpstreamView(r.Id, r.TenantId, r.Transport, r.Command, r.Args, r.Url, r.EnvNames, r.HeaderNames, "api", "not-running", 0, 0);
+}

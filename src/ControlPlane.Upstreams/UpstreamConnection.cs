@@ -1,0 +1,468 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.Limits;
+using ControlPlane.Guard.State;
+using Microsoft.Extensions.Logging;
+using ModelContextProtocol;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+
+namespace ControlPlane.Upstreams;
+
+/// <summary>Where an upstream connection is in its life.</summary>
+public enum UpstreamStatus
+{
+    Starting,
+    Running,
+    Restarting,
+
+    /// <summary>A server-level kill switch covers it: its process is stopped until the switch is cleared.</summary>
+    Killed,
+    Stopped,
+}
+
+/// <summary>
+/// One upstream MCP server on this silo: a supervised connection (a child process for stdio, a pooled HTTP
+/// client for Streamable HTTP) that is restarted with backoff when it exits, fails or hangs, and stopped while
+/// a server-level kill switch covers it. Its tools go into the catalog under <c>&lt;server&gt;__&lt;tool&gt;</c>.
+/// </summary>
+internal sealed partial class UpstreamConnection : IAsyncDisposable
+{
+    /// <summary>Log messages are deprecated by the newest specification, but the servers in use still send them; they pass through as they are.</summary>
+    private const string LoggingMessageMethod = "notifications/message";
+
+    private readonly UpstreamOptions _options;
+    private readonly ToolCatalog _catalog;
+    private readonly GuardStateCache _guardState;
+    private readonly SemaphoreSlim _processSlots;
+    private readonly HttpClient _http;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<McpServer, int> _callers = new();
+    private TaskCompletionSource _wake = NewSignal();
+    private McpClient? _client;
+    private Task _supervisor = Task.CompletedTask;
+    private int _healthCheckRunning;
+
+    public UpstreamConnection(UpstreamDefinition definition, UpstreamOptions options, ToolCatalog catalog, GuardStateCache guardState,
+        SemaphoreSlim processSlots, HttpClient http, ILoggerFactory loggerFactory, TimeProvider time)
+    {
+        Definition = definition;
+        _options = options;
+        _catalog = catalog;
+        _guardState = guardState;
+        _processSlots = processSlots;
+        _http = http;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<UpstreamConnection>();
+        _time = time;
+    }
+
+    public UpstreamDefinition Definition { get; }
+
+    public string Id => Definition.Id;
+
+    public UpstreamStatus Status { get; private set; } = UpstreamStatus.Starting;
+
+    /// <summary>How many times this silo restarted the server since it was registered here.</summary>
+    public int Restarts { get; private set; }
+
+    /// <summary>The live client, or null while the upstream is starting, restarting or stopped.</summary>
+    internal McpClient? Client => Volatile.Read(ref _client) is { Completion.IsCompleted: false } client ? client : null;
+
+    public void Start()
+    {
+        // Known to the catalog at once, so its mode can be set and its endpoint answers, even before its tools are in.
+        if (!_catalog.HasServer(Id)) _catalog.SetServerTools(Id, []);
+        _guardState.SwitchesAdded += OnSwitchesAdded;
+        _supervisor = Task.Run(SuperviseAsync);
+    }
+
+    private bool IsKilled => _guardState.Kills.Contains("global") || _guardState.Kills.Contains("server|" + Id);
+
+    private void OnSwitchesAdded(KillIndex index, IReadOnlyList<ControlPlane.KillSwitches.KillSwitch> added)
+    {
+        if (index.Contains("global") || index.Contains("server|" + Id)) Wake();
+    }
+
+    private void Wake() => Interlocked.Exchange(ref _wake, NewSignal()).TrySetResult();
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private async Task SuperviseAsync()
+    {
+        var delay = _options.MinRestartDelay;
+        var stop = _stop.Token;
+        while (!stop.IsCancellationRequested)
+        {
+            if (IsKilled)
+            {
+                Status = UpstreamStatus.Killed;
+                await WaitAsync(TimeSpan.FromMilliseconds(250), stop);
+                continue;
+            }
+
+            var holdsSlot = false;
+            McpClient? client = null;
+            var startedAt = _time.GetTimestamp();
+            try
+            {
+                if (Definition.Transport == UpstreamDefinition.Stdio)
+                {
+                    if (!await _processSlots.WaitAsync(TimeSpan.Zero, stop))
+                    {
+                        LogNoProcessSlot(_logger, Id, _options.MaxProcesses);
+                        await _processSlots.WaitAsync(stop);
+                    }
+
+                    holdsSlot = true;
+                }
+
+                var wake = Volatile.Read(ref _wake).Task;
+                using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(stop))
+                {
+                    connectTimeout.CancelAfter(_options.ConnectTimeout);
+                    client = await McpClient.CreateAsync(CreateTransport(), new McpClientOptions
+                    {
+                        ClientInfo = new Implementation { Name = "controlplane-gateway", Version = "1.0" },
+                        Handlers = new McpClientHandlers
+                        {
+#pragma warning disable MCP9005 // Sampling is deprecated by the newest specification, but the servers in use still ask for it.
+                            SamplingHandler = (request, _, ct) => SoleCaller("sampling").SampleAsync(
+                                request ?? throw new McpProtocolException("sampling/createMessage needs params.", McpErrorCode.InvalidParams), ct),
+#pragma warning restore MCP9005
+                            ElicitationHandler = (request, ct) => SoleCaller("elicitation").ElicitAsync(
+                                request ?? throw new McpProtocolException("elicitation/create needs params.", McpErrorCode.InvalidParams), ct),
+                        },
+                    }, _loggerFactory, connectTimeout.Token);
+                    RegisterForwarding(client);
+                    await RefreshToolsAsync(client, connectTimeout.Token);
+                }
+
+                Volatile.Write(ref _client, client);
+                Status = UpstreamStatus.Running;
+                LogRunning(_logger, Id, Definition.Transport, _catalog.ForEndpoint(Id).Count());
+
+                // Runs until the process exits or the connection drops, a kill switch covers it, a hang check asks for a restart, or it is removed.
+                while (!client.Completion.IsCompleted && !stop.IsCancellationRequested && !IsKilled && !wake.IsCompleted)
+                {
+                    await Task.WhenAny(client.Completion, wake, Task.Delay(TimeSpan.FromMilliseconds(500), _time, stop));
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+            catch (Exception ex)
+            {
+                LogFailed(_logger, Id, ex.GetType().Name, ex.Message);
+            }
+            finally
+            {
+                Volatile.Write(ref _client, null);
+                if (client is not null) await DisposeQuietlyAsync(client);
+                if (holdsSlot) _processSlots.Release();
+            }
+
+            if (stop.IsCancellationRequested) break;
+            if (IsKilled)
+            {
+                LogKilled(_logger, Id);
+                continue;
+            }
+
+            // A server that ran a good while before it stopped starts again from the shortest delay.
+            if (_time.GetElapsedTime(startedAt) > TimeSpan.FromSeconds(60)) delay = _options.MinRestartDelay;
+            Status = UpstreamStatus.Restarting;
+            Restarts++;
+            LogRestarting(_logger, Id, delay.TotalMilliseconds, Restarts);
+            await WaitAsync(delay, stop);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxRestartDelay.Ticks));
+        }
+
+        Status = UpstreamStatus.Stopped;
+    }
+
+    private async Task WaitAsync(TimeSpan delay, CancellationToken stop)
+    {
+        try
+        {
+            await Task.WhenAny(Task.Delay(delay, _time, stop), Volatile.Read(ref _wake).Task);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private IClientTransport CreateTransport()
+    {
+        if (Definition.Transport == UpstreamDefinition.Http)
+        {
+            return new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = new Uri(Definition.Url!),
+                TransportMode = HttpTransportMode.StreamableHttp,
+                AdditionalHeaders = Definition.Headers.ToDictionary(StringComparer.OrdinalIgnoreCase),
+                Name = Id,
+            }, _http, _loggerFactory, ownsHttpClient: false);
+        }
+
+        return new StdioClientTransport(new StdioClientTransportOptions
+        {
+            Command = Definition.Command!,
+            Arguments = [.. Definition.Args],
+            Name = Id,
+            EnvironmentVariables = Definition.Env.ToDictionary(kv => kv.Key, kv => (string?)kv.Value, StringComparer.Ordinal),
+            ShutdownTimeout = TimeSpan.FromSeconds(2),
+            StandardErrorLines = line => LogStandardError(_logger, Id, WithoutSecrets(line)),
+        }, _loggerFactory);
+    }
+
+    /// <summary>An upstream may echo its own credentials on stderr: they never reach our logs.</summary>
+    private string WithoutSecrets(string line)
+    {
+        if (line.Length > 500) line = line[..500];
+        foreach (var secret in Definition.Env.Values.Concat(Definition.Headers.Values))
+        {
+            if (secret.Length >= 4) line = line.Replace(secret, "***", StringComparison.Ordinal);
+        }
+
+        return line;
+    }
+
+    private void RegisterForwarding(McpClient client)
+    {
+        client.RegisterNotificationHandler(NotificationMethods.ToolListChangedNotification, async (_, ct) =>
+        {
+            try
+            {
+                await RefreshToolsAsync(client, ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogFailed(_logger, Id, ex.GetType().Name, ex.Message);
+            }
+        });
+
+        // Log messages are not tied to a request: they go to the sessions with a call on this upstream right now.
+        client.RegisterNotificationHandler(LoggingMessageMethod, async (notification, ct) =>
+        {
+            foreach (var caller in _callers.Keys)
+            {
+                try
+                {
+                    await caller.SendNotificationAsync(LoggingMessageMethod, notification.Params, cancellationToken: ct);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A caller that went away misses a log line; the other callers still get it.
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// The client session a server-to-client request (sampling, elicitation) belongs to. The upstream connection is
+    /// shared and stdio carries no link to the call that caused the request, so it is routed only when exactly one
+    /// session has a call in flight on this upstream; otherwise it is refused rather than sent to the wrong user.
+    /// </summary>
+    private McpServer SoleCaller(string what)
+    {
+        var callers = _callers.Keys.Take(2).ToList();
+        return callers.Count == 1
+            ? callers[0]
+            : throw new McpProtocolException(
+                $"ControlPlane cannot route this {what} request: {(callers.Count == 0 ? "no client call is in flight" : "several client sessions have calls in flight")} on upstream '{Id}'.",
+                McpErrorCode.InvalidRequest);
+    }
+
+    /// <summary>Lists the upstream's tools (every page) and swaps them into the catalog.</summary>
+    private async Task RefreshToolsAsync(McpClient client, CancellationToken cancellationToken)
+    {
+        var tools = new List<ToolDescriptor>();
+        var request = new ListToolsRequestParams();
+        do
+        {
+            var page = await client.ListToolsAsync(request, cancellationToken);
+            foreach (var tool in page.Tools)
+            {
+                var toolName = tool.Name;
+                tools.Add(new ToolDescriptor(Id, tool, ToolDescriptor.Classify(tool), (call, ct) => InvokeAsync(toolName, call, ct), Id + ToolCatalog.Separator + tool.Name)
+                {
+                    TenantId = Definition.TenantId,
+                });
+            }
+
+            request = new ListToolsRequestParams { Cursor = page.NextCursor };
+        }
+        while (request.Cursor is not null);
+
+        _catalog.SetServerTools(Id, tools);
+    }
+
+    /// <summary>
+    /// Forwards an allowed call upstream under the tool's own name, with the caller's progress token mapped to
+    /// one of ours. Cancelling <paramref name="cancellationToken"/> (client, kill switch, timeout) sends
+    /// notifications/cancelled upstream. A dead or restarting upstream is reported as unavailable at once.
+    /// </summary>
+    private async ValueTask<CallToolResult> InvokeAsync(string toolName, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        var client = Volatile.Read(ref _client);
+        if (client is null || client.Completion.IsCompleted)
+        {
+            throw new DownstreamUnavailableException(Id, Status == UpstreamStatus.Killed ? "it is stopped by a kill switch" : "it is starting or restarting",
+                _options.MinRestartDelay + TimeSpan.FromSeconds(1), new InvalidOperationException("No live connection."));
+        }
+
+        var caller = request.Server;
+        _callers.AddOrUpdate(caller, 1, static (_, n) => n + 1);
+        IAsyncDisposable? progressForwarding = null;
+        var forwarding = new ProgressForwarding();
+        try
+        {
+            var upstreamParams = new CallToolRequestParams { Name = toolName, Arguments = request.Params?.Arguments };
+            if (request.Params?.ProgressToken is { } callerToken)
+            {
+                var ourToken = new ProgressToken(Guid.NewGuid().ToString("N"));
+                upstreamParams.Meta = new System.Text.Json.Nodes.JsonObject { ["progressToken"] = ourToken.ToString() };
+                progressForwarding = client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, async (notification, ct) =>
+                {
+                    if (notification.Params is null) return;
+                    var progress = JsonSerializer.Deserialize(notification.Params, McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(ProgressNotificationParams))) as ProgressNotificationParams;
+                    if (progress is null || progress.ProgressToken != ourToken) return;
+                    Interlocked.Increment(ref forwarding.Pending);
+                    try
+                    {
+                        await caller.NotifyProgressAsync(callerToken, progress.Progress, cancellationToken: ct);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // The caller left; the call itself carries on and ends on its own.
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref forwarding.Pending);
+                    }
+                });
+            }
+
+            var result = await client.CallToolAsync(upstreamParams, cancellationToken);
+            if (progressForwarding is not null) await forwarding.DrainAsync(_time);
+            return result;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled by the caller, a kill switch or the timeout: a hung upstream also ends up here, so check it answers.
+            _ = CheckHealthAsync(client);
+            throw;
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or ObjectDisposedException or ClientTransportClosedException or OperationCanceledException
+                                   || (ex is McpException && ex is not McpProtocolException))
+        {
+            Wake();
+            throw new DownstreamUnavailableException(Id, "it closed the connection (it exited or crashed) and is being restarted",
+                _options.MinRestartDelay + TimeSpan.FromSeconds(1), ex);
+        }
+        finally
+        {
+            if (progressForwarding is not null) await progressForwarding.DisposeAsync();
+            if (_callers.AddOrUpdate(caller, 0, static (_, n) => n - 1) <= 0) _callers.TryRemove(new KeyValuePair<McpServer, int>(caller, 0));
+        }
+    }
+
+    /// <summary>
+    /// The SDK handles each incoming message on its own task, so the upstream's last progress notification can
+    /// race its result. Before the result goes back, a short grace lets such a notification through, in order.
+    /// </summary>
+    private sealed class ProgressForwarding
+    {
+        public int Pending;
+
+        public async Task DrainAsync(TimeProvider time)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), time);
+            var deadline = time.GetTimestamp() + time.TimestampFrequency;
+            while (Volatile.Read(ref Pending) > 0 && time.GetTimestamp() < deadline) await Task.Delay(TimeSpan.FromMilliseconds(5), time);
+        }
+    }
+
+    /// <summary>After a call was cancelled or timed out: an upstream that does not answer a ping is hung, and is restarted.</summary>
+    private async Task CheckHealthAsync(McpClient client)
+    {
+        if (Interlocked.Exchange(ref _healthCheckRunning, 1) == 1) return;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(_options.PingTimeout);
+            await client.PingAsync(cancellationToken: timeout.Token);
+        }
+        catch (Exception ex) when (!_stop.IsCancellationRequested)
+        {
+            if (ReferenceEquals(Volatile.Read(ref _client), client))
+            {
+                LogHung(_logger, Id, _options.PingTimeout.TotalSeconds, ex.GetType().Name);
+                Wake();
+            }
+        }
+        catch (Exception)
+        {
+            // Shutting down.
+        }
+        finally
+        {
+            Volatile.Write(ref _healthCheckRunning, 0);
+        }
+    }
+
+    private static async Task DisposeQuietlyAsync(McpClient client)
+    {
+        try
+        {
+            await client.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // The process is gone either way.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _guardState.SwitchesAdded -= OnSwitchesAdded;
+        await _stop.CancelAsync();
+        Wake();
+        try
+        {
+            await _supervisor.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Upstream '{ServerId}' ({Transport}) is running with {ToolCount} tools.")]
+    private static partial void LogRunning(ILogger logger, string serverId, string transport, int toolCount);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream '{ServerId}' failed: {ErrorType}: {Error}")]
+    private static partial void LogFailed(ILogger logger, string serverId, string errorType, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream '{ServerId}' stopped; restarting in {DelayMs} ms (restart {Restarts}).")]
+    private static partial void LogRestarting(ILogger logger, string serverId, double delayMs, int restarts);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream '{ServerId}' is stopped by a kill switch; it starts again when the switch is cleared.")]
+    private static partial void LogKilled(ILogger logger, string serverId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream '{ServerId}' did not answer a ping within {Seconds} s ({ErrorType}); restarting it as hung.")]
+    private static partial void LogHung(ILogger logger, string serverId, double seconds, string errorType);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream '{ServerId}' waits for a process slot: {MaxProcesses} stdio servers already run on this silo.")]
+    private static partial void LogNoProcessSlot(ILogger logger, string serverId, int maxProcesses);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Upstream '{ServerId}' stderr: {Line}")]
+    private static partial void LogStandardError(ILogger logger, string serverId, string line);
+}

@@ -1,0 +1,41 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace ControlPlane.Upstreams;
+
+public static class UpstreamServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the gateway to upstream MCP servers: its options, the Data Protection that encrypts their
+    /// credentials, and the hosted service that keeps this silo's connections in line with the registry.
+    /// <paramref name="keyRingDirectory"/> persists the key ring on disk (the embedded default); pass null when the
+    /// host persists it elsewhere (for example <c>AddDataProtection().AddKeyManagementOptions(o => o.XmlRepository = ...)</c>
+    /// over PostgreSQL), which every silo of the cluster must share.
+    /// </summary>
+    public static IServiceCollection AddControlPlaneUpstreams(this IServiceCollection services, IConfiguration configuration, string? keyRingDirectory)
+    {
+        var section = configuration.GetSection(UpstreamOptions.SectionName);
+        var problems = (section.Get<UpstreamOptions>() ?? new UpstreamOptions()).Validate().ToList();
+        if (problems.Count > 0) throw new OptionsValidationException(UpstreamOptions.SectionName, typeof(UpstreamOptions), problems);
+        services.AddOptions<UpstreamOptions>().Bind(section);
+
+        var dataProtection = services.AddDataProtection().SetApplicationName("controlplane");
+        if (keyRingDirectory is not null)
+        {
+            // The keys decrypt every upstream credential: only the service's own user may read them.
+            var directory = Directory.CreateDirectory(keyRingDirectory);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(directory.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            dataProtection.PersistKeysToFileSystem(directory);
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<UpstreamSecretProtector>();
+        services.TryAddSingleton<UpstreamGateway>();
+        services.TryAddSingleton<UpstreamReadGateway>();
+        services.AddHostedService(sp => sp.GetRequiredService<UpstreamGateway>());
+        return services;
+    }
+}
