@@ -151,9 +151,16 @@ public sealed class GuardedToolGateway(
         if (!isAction) result = shaper.Shape(result, guardState.Policy.Projection(tool));
         span?.SetTag(GuardTelemetry.OutcomeTag, result.IsError is true ? "error" : "success");
 
-        if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || isAction || readPolicy == ReadAuditPolicy.FailOpen)
+        if (isAction)
         {
-            // An action that ran is reported as it ran: its intent is already durable.
+            // An action that ran is reported as it ran: its intent is already durable, and a result record the
+            // store refuses now is written once it is back.
+            await audit.RecordActionResultAsync(result, call.ConfirmationId);
+            return result;
+        }
+
+        if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || readPolicy == ReadAuditPolicy.FailOpen)
+        {
             return result;
         }
 
