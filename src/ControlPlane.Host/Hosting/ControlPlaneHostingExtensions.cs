@@ -137,7 +137,7 @@ public static class ControlPlaneHostingExtensions
     {
         Microsoft.AspNetCore.Http.BadHttpRequestException bad => bad.StatusCode,
         // The cluster or its database could not answer (a silo just died, PostgreSQL is down): the operator should
-        // retry (every operator write is idempotent), which a 503 says and a 500 does not.
+        // check and retry, which a 503 says and a 500 does not.
         Orleans.Runtime.OrleansException or TimeoutException or System.Data.Common.DbException => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
