@@ -247,19 +247,20 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             }
         });
 
-        // Log messages are not tied to a request: they go to the sessions with a call on this upstream right now.
+        // Log messages carry no link to the call that caused them, and one upstream may serve several tenants: a line
+        // goes to the session with a call in flight only when that session is the only one, and is dropped otherwise
+        // rather than shown to a session (or a tenant) it may not belong to.
         client.RegisterNotificationHandler(LoggingMessageMethod, async (notification, ct) =>
         {
-            foreach (var caller in _callers.Keys)
+            var callers = _callers.Keys.Take(2).ToList();
+            if (callers.Count != 1) return;
+            try
             {
-                try
-                {
-                    await caller.SendNotificationAsync(LoggingMessageMethod, notification.Params, cancellationToken: ct);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    // A caller that went away misses a log line; the other callers still get it.
-                }
+                await callers[0].SendNotificationAsync(LoggingMessageMethod, notification.Params, cancellationToken: ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // A caller that went away misses a log line.
             }
         });
     }

@@ -9,6 +9,7 @@ using ControlPlane.Audit.Writing;
 using ControlPlane.Guard.Pipeline;
 using ControlPlane.Guard.Pipeline.Steps;
 using ControlPlane.Guard.State;
+using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 
@@ -18,8 +19,12 @@ namespace ControlPlane.Guard.Auditing;
 /// Turns guarded calls into audit records: arguments redacted and keyed-hashed once per call, never a
 /// secret or the confirmation token, and each record awaited until it is durable.
 /// </summary>
-public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentHasher hasher, ISiloIdentity silo, TimeProvider time)
+public sealed partial class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentHasher hasher, ISiloIdentity silo, TimeProvider time, ILogger<CallAuditor> logger)
 {
+    /// <summary>How long the record of an action that ran is retried, every <see cref="OwedRecordRetryDelay"/>, after the store refused it.</summary>
+    private const int OwedRecordAttempts = 90;
+    private static readonly TimeSpan OwedRecordRetryDelay = TimeSpan.FromSeconds(2);
+
     public const string CallKind = "tools/call";
     public const string IntentKind = "tools/call:intent";
     public const string ListKind = "tools/list";
@@ -98,6 +103,41 @@ public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentH
 
     internal Task<AuditRecord> AppendAsync(AuditEntry entry) => writer.AppendAsync(entry);
 
+    /// <summary>
+    /// The record of something that already happened (an action ran) must not be dropped because the store blinked:
+    /// it is written in the background as soon as the store takes records again (its durable intent covers the gap).
+    /// </summary>
+    internal void AppendWhenPossible(AuditEntry entry) => _ = AppendWhenPossibleAsync(entry);
+
+    private async Task AppendWhenPossibleAsync(AuditEntry entry)
+    {
+        LogRecordOwed(logger, entry.Id);
+        for (var attempt = 1; attempt <= OwedRecordAttempts; attempt++)
+        {
+            await Task.Delay(OwedRecordRetryDelay, time);
+            try
+            {
+                await writer.AppendAsync(entry);
+                LogOwedRecordWritten(logger, entry.Id, attempt);
+                return;
+            }
+            catch (AuditUnavailableException)
+            {
+            }
+        }
+
+        LogOwedRecordLost(logger, entry.Id);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The result record of action call {CallId} could not be written; it is retried until the audit store accepts it.")]
+    private static partial void LogRecordOwed(ILogger logger, string callId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The owed result record of action call {CallId} was written (attempt {Attempt}).")]
+    private static partial void LogOwedRecordWritten(ILogger logger, string callId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The result record of action call {CallId} could not be written after retrying; only its intent record is in the audit.")]
+    private static partial void LogOwedRecordLost(ILogger logger, string callId);
+
     internal double ElapsedMs(long started) => time.GetElapsedTime(started).TotalMilliseconds;
 
     private static IDictionary<string, JsonElement>? WithoutConfirmation(IDictionary<string, JsonElement>? arguments)
@@ -143,7 +183,28 @@ public sealed class CallAudit
         ConfirmationId = confirmationId,
     });
 
-    public Task RecordResultAsync(CallToolResult result, string? confirmationId = null)
+    public Task RecordResultAsync(CallToolResult result, string? confirmationId = null) => _auditor.AppendAsync(ResultEntry(result, confirmationId));
+
+    /// <summary>
+    /// The result of an action that ran. False if the store refused it now; the record is then written in the
+    /// background once the store is back, so the audit never keeps only the intent of an action that completed.
+    /// </summary>
+    public async Task<bool> RecordActionResultAsync(CallToolResult result, string? confirmationId)
+    {
+        var entry = ResultEntry(result, confirmationId);
+        try
+        {
+            await _auditor.AppendAsync(entry);
+            return true;
+        }
+        catch (AuditUnavailableException)
+        {
+            _auditor.AppendWhenPossible(entry);
+            return false;
+        }
+    }
+
+    private AuditEntry ResultEntry(CallToolResult result, string? confirmationId)
     {
         // The result is serialised into a per-thread buffer only to be hashed and measured: no array per call.
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
@@ -157,7 +218,7 @@ public sealed class CallAudit
         var size = buffer.WrittenCount;
         if (buffer.Capacity > MaxRetainedBuffer) t_buffer = null;
 
-        return _auditor.AppendAsync(Entry with
+        return Entry with
         {
             Outcome = result.IsError is true ? "error" : "success",
             ErrorType = result.IsError is true ? "tool_error" : null,
@@ -165,7 +226,7 @@ public sealed class CallAudit
             ResultSize = size,
             LatencyMs = _auditor.ElapsedMs(_started),
             ConfirmationId = confirmationId,
-        });
+        };
     }
 
     private const int MaxRetainedBuffer = 1 << 20;

@@ -6,6 +6,7 @@ using ControlPlane.Guard.InFlight;
 using ControlPlane.Guard.Pipeline.Steps;
 using ControlPlane.Guard.State;
 using ControlPlane.Refusals;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
@@ -18,7 +19,7 @@ namespace ControlPlane.Guard.Pipeline;
 /// the tool with a cancellation that a kill switch can trigger. Serves the aggregate endpoint
 /// (<paramref name="endpointServerId"/> null) and the per-server ones alike.
 /// </summary>
-public sealed class GuardedToolGateway(
+public sealed partial class GuardedToolGateway(
     ToolCatalog catalog,
     GuardPipeline guard,
     InFlightCalls inFlight,
@@ -29,7 +30,8 @@ public sealed class GuardedToolGateway(
     Results.ResultShaper shaper,
     Limits.DownstreamProtection downstream,
     GuardMetrics metrics,
-    IOptions<AuditOptions> auditOptions)
+    IOptions<AuditOptions> auditOptions,
+    ILogger<GuardedToolGateway> logger)
 {
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
 
@@ -89,7 +91,22 @@ public sealed class GuardedToolGateway(
         var audit = auditor.Begin(call);
 
         var guardStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-        var refusal = await guard.EvaluateAsync(call, cancellationToken);
+        Refusal? refusal;
+        try
+        {
+            refusal = await guard.EvaluateAsync(call, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not McpProtocolException && !cancellationToken.IsCancellationRequested)
+        {
+            // A grain the guard needs could not answer (its silo just died, storage is down): the guard cannot
+            // decide, so nothing runs, and the caller gets a refusal it can retry instead of a bare error.
+            LogGuardUndecided(logger, tool.ServerId, tool.ToolName, ex.GetType().Name, ex.Message);
+            refusal = new Refusal(RefusalCodes.GuardUnavailable, "The guard could not reach the state it needs to decide, so the call was not run. Retry shortly.")
+            {
+                RetryAfterSeconds = 2,
+            };
+        }
+
         metrics.Called(tool.ServerId, tool.ToolName, refusal?.Code, System.Diagnostics.Stopwatch.GetElapsedTime(guardStarted).TotalMilliseconds);
         span?.SetTag(GuardTelemetry.DecisionTag, refusal is null ? "allowed" : "refused");
         if (refusal is not null)
@@ -151,9 +168,16 @@ public sealed class GuardedToolGateway(
         if (!isAction) result = shaper.Shape(result, guardState.Policy.Projection(tool));
         span?.SetTag(GuardTelemetry.OutcomeTag, result.IsError is true ? "error" : "success");
 
-        if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || isAction || readPolicy == ReadAuditPolicy.FailOpen)
+        if (isAction)
         {
-            // An action that ran is reported as it ran: its intent is already durable.
+            // An action that ran is reported as it ran: its intent is already durable, and a result record the
+            // store refuses now is written once it is back.
+            await audit.RecordActionResultAsync(result, call.ConfirmationId);
+            return result;
+        }
+
+        if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || readPolicy == ReadAuditPolicy.FailOpen)
+        {
             return result;
         }
 
@@ -192,4 +216,7 @@ public sealed class GuardedToolGateway(
     private static AgentIdentity AgentOf<T>(RequestContext<T> request) =>
         request.User?.Identity as AgentIdentity
         ?? throw new McpProtocolException("The request is not authenticated as an agent.", McpErrorCode.InvalidRequest);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The guard could not decide a call of {Server}/{Tool} and refused it ({ErrorType}: {Error}).")]
+    private static partial void LogGuardUndecided(ILogger logger, string server, string tool, string errorType, string error);
 }

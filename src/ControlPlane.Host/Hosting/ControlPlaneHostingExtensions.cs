@@ -14,6 +14,8 @@ using ControlPlane.Host.Security;
 using ControlPlane.Host.Seeding;
 using ControlPlane.SupportDesk;
 using ControlPlane.Upstreams;
+using ControlPlane.Upstreams.KeyRing;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -71,7 +73,10 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSupportDesk(Path.Combine(dataDir, "support-desk.db"));
         builder.Services.AddHostedService<SupportDeskInitializer>();
         builder.Services.AddSingleton<IToolSource, SupportDeskToolSource>();
-        builder.Services.AddControlPlaneUpstreams(builder.Configuration, keyRingDirectory: Path.Combine(dataDir, "keys"));
+        // Upstream credentials, console cookies and anti-forgery tokens are protected with one key ring that every
+        // silo must share: the data directory's in the embedded default, the cluster database in production.
+        builder.Services.AddControlPlaneUpstreams(builder.Configuration, keyRingDirectory: settings.IsProduction ? null : Path.Combine(dataDir, "keys"));
+        if (settings.IsProduction) builder.Services.AddDataProtection().PersistKeysToPostgres(clusterDatabase!);
         builder.Services.AddSingleton<UpstreamServerService>();
 
         builder.Services.AddAuthentication()
@@ -131,6 +136,9 @@ public static class ControlPlaneHostingExtensions
     private static int StatusFor(Exception exception) => exception switch
     {
         Microsoft.AspNetCore.Http.BadHttpRequestException bad => bad.StatusCode,
+        // The cluster or its database could not answer (a silo just died, PostgreSQL is down): the operator should
+        // check and retry, which a 503 says and a 500 does not.
+        Orleans.Runtime.OrleansException or TimeoutException or System.Data.Common.DbException => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
 }

@@ -43,7 +43,15 @@ public sealed class PostgresXmlRepository(NpgsqlDataSource dataSource) : IXmlRep
         if (Volatile.Read(ref _tableReady) == 1) return;
         using var command = dataSource.CreateCommand(
             $"CREATE TABLE IF NOT EXISTS {Table} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, friendly_name text NOT NULL UNIQUE, xml text NOT NULL)");
-        command.ExecuteNonQuery();
+        try
+        {
+            command.ExecuteNonQuery();
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable)
+        {
+            // Silos starting together race on IF NOT EXISTS; the loser finds the table the winner made.
+        }
+
         Volatile.Write(ref _tableReady, 1);
     }
 }

@@ -125,14 +125,14 @@ public sealed class ClusterLoad : IAsyncDisposable
                         Completed.Enqueue(marker);
                         Interlocked.Increment(ref worker.CompletedCount);
                     }
-                    else if (result.StructuredContent is { } refusal && refusal.TryGetProperty("code", out _))
+                    else if (result.StructuredContent is { } refusal && refusal.TryGetProperty("code", out var code) && code.GetString() != "GUARD_UNAVAILABLE")
                     {
                         Refused.Enqueue(marker + ": " + text);
                     }
                     else
                     {
-                        // The host failed the call (an exception inside the guard becomes an error result): the
-                        // client saw it fail, on this session, which stays usable.
+                        // The guard could not decide (GUARD_UNAVAILABLE while a dead silo's grains move) or the host
+                        // failed the call: the client saw it fail, on this session, which stays usable.
                         Failed.Enqueue((marker, silo));
                         Errors.Enqueue($"silo {silo}: {text}");
                     }

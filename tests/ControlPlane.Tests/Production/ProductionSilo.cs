@@ -28,6 +28,9 @@ public sealed class ProductionSilo : IAsyncDisposable
 
     public Uri BaseUrl { get; }
 
+    /// <summary>The silo's own data directory (its support-desk database lives here).</summary>
+    public string DataDir => _dataDir;
+
     public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>Starts the process and waits for /readyz (joined, guard state loaded, bootstrap done).</summary>
