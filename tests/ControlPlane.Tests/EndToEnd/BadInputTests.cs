@@ -63,7 +63,11 @@ public sealed class BadInputTests(EmbeddedHostFixture fixture)
     {
         using var http = McpHttp(Host.Credentials.AgentToken);
         var huge = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"pad\":\"" + new string('x', 2 * 1024 * 1024) + "\"}}";
-        var response = await http.PostAsync("/mcp", Json(huge));
+        // Expect: 100-continue lets the server refuse before the body is sent; without it the client may still be
+        // writing when the server answers 413 and closes, and sees a broken pipe instead of the answer.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = Json(huge) };
+        request.Headers.ExpectContinue = true;
+        var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
     }
 
