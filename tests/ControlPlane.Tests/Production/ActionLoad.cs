@@ -136,7 +136,7 @@ public sealed class ActionLoad : IAsyncDisposable
                 if (!await OneApprovalAsync(client, silo))
                 {
                     // The session's silo is gone (or the call timed out): a new session, elsewhere if need be.
-                    await DisposeQuietlyAsync(client);
+                    await ClusterLoad.DisposeQuietlyAsync(client);
                     client = null;
                     Interlocked.Increment(ref _reconnects);
                 }
@@ -147,7 +147,7 @@ public sealed class ActionLoad : IAsyncDisposable
         }
         finally
         {
-            if (client is not null) await DisposeQuietlyAsync(client);
+            if (client is not null) await ClusterLoad.DisposeQuietlyAsync(client);
         }
     }
 
@@ -271,18 +271,6 @@ public sealed class ActionLoad : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-        }
-    }
-
-    private static async Task DisposeQuietlyAsync(McpClient client)
-    {
-        try
-        {
-            await client.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        catch (Exception)
-        {
-            // The session's silo may be gone; there is nothing to close.
         }
     }
 

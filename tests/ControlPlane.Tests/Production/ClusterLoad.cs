@@ -198,7 +198,8 @@ public sealed class ClusterLoad : IAsyncDisposable
         }
     }
 
-    private static async Task DisposeQuietlyAsync(McpClient client)
+    /// <summary>Closes a client whose silo may be gone, without waiting long or failing.</summary>
+    internal static async Task DisposeQuietlyAsync(McpClient client)
     {
         try
         {
