@@ -57,6 +57,7 @@ public static class ControlPlaneHostingExtensions
 
         builder.UseOrleans(silo =>
         {
+            if (settings.Cluster.Tls.Enabled) silo.UseClusterTls(settings.Cluster.Tls, TimeProvider.System);
             if (settings.IsProduction)
             {
                 silo.UseProductionCluster(settings, clusterDatabase!);
