@@ -104,7 +104,15 @@ public static class ControlPlaneHostingExtensions
 
         builder.AddControlPlaneTelemetry();
 
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+        {
+            // Say what is wrong with an unreadable body (a repeated key, a wrong type, truncated JSON): the serializer's
+            // message names the property path and position, never a value.
+            if (context.Exception is Microsoft.AspNetCore.Http.BadHttpRequestException { InnerException: System.Text.Json.JsonException json })
+            {
+                context.ProblemDetails.Detail = "The request body is not acceptable JSON for this request: " + json.Message;
+            }
+        });
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
