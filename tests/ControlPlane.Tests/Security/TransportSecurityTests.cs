@@ -22,7 +22,7 @@ namespace ControlPlane.Tests.Security;
 /// </summary>
 public sealed class TransportSecurityTests(ITestOutputHelper output) : IDisposable
 {
-    private const string Password = "test-pfx-password";
+    private const string Password = TestCertificates.Password;
     private static readonly Dictionary<string, object?> Ada = new() { ["email"] = "ada@example.com" };
     private readonly string _certificates = Directory.CreateTempSubdirectory("cp-tls-").FullName;
 
@@ -239,26 +239,6 @@ public sealed class TransportSecurityTests(ITestOutputHelper output) : IDisposab
         ["ControlPlane:Cluster:Tls:Password"] = Password,
     };
 
-    /// <summary>A self-signed certificate for server and client authentication, written as a password-protected .pfx.</summary>
-    private string CreateCertificate(string name, string subject, bool clientAuth = true, IPAddress? ipAddress = null)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        var usages = new OidCollection { new("1.3.6.1.5.5.7.3.1") };
-        if (clientAuth) usages.Add(new Oid("1.3.6.1.5.5.7.3.2"));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(usages, critical: false));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: false));
-        if (ipAddress is not null)
-        {
-            var names = new SubjectAlternativeNameBuilder();
-            names.AddIpAddress(ipAddress);
-            names.AddDnsName("localhost");
-            request.CertificateExtensions.Add(names.Build());
-        }
-
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        var path = Path.Combine(_certificates, name + ".pfx");
-        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx, Password));
-        return path;
-    }
+    private string CreateCertificate(string name, string subject, bool clientAuth = true, IPAddress? ipAddress = null) =>
+        TestCertificates.CreatePfx(_certificates, name, subject, clientAuth, ipAddress);
 }
