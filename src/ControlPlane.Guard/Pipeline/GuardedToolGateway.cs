@@ -46,9 +46,8 @@ public sealed partial class GuardedToolGateway(
         // An agent sees exactly what it could call: tools its scopes cover, and action tools only where
         // the server is read-write for its tenant (read-only first).
         var policy = guardState.Policy;
-        foreach (var tool in catalog.ForEndpoint(endpointServerId))
+        foreach (var tool in catalog.ForEndpoint(endpointServerId, agent.TenantId))
         {
-            if (!tool.IsVisibleTo(agent.TenantId)) continue;
             var isAction = policy.IsAction(tool, agent.TenantId);
             if (!agent.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) continue;
             if (isAction && !policy.IsReadWrite(agent.TenantId, tool.ServerId)) continue;
@@ -68,8 +67,8 @@ public sealed partial class GuardedToolGateway(
     {
         var agent = AgentOf(request);
         var name = request.Params?.Name ?? throw new McpProtocolException("tools/call needs a tool name.", McpErrorCode.InvalidParams);
-        // A tool of an upstream registered for another tenant does not exist for this one.
-        var tool = (catalog.Find(endpointServerId, name) is { } found && found.IsVisibleTo(agent.TenantId) ? found : null)
+        // The tenant's view: its own registration of a server in place of the global one, another tenant's never.
+        var tool = catalog.Find(endpointServerId, name, agent.TenantId)
             ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
 
         await EnsureSessionAsync(request, agent, cancellationToken);
@@ -135,7 +134,7 @@ public sealed partial class GuardedToolGateway(
                 if (flight.KilledBy is not null) throw new OperationCanceledException(flight.Token);
                 using (GuardTelemetry.Source.StartActivity("tool " + tool.ServerId))
                 {
-                    result = await downstream.ExecuteAsync(tool.ServerId, ct => tool.Invoker(request, ct), flight.Token);
+                    result = await downstream.ExecuteAsync(tool.ServerId, tool.TenantId, ct => tool.Invoker(request, ct), flight.Token);
                 }
             }
             catch (Limits.DownstreamUnavailableException ex)
