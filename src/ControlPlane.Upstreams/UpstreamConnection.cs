@@ -47,7 +47,8 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<McpServer, int> _callers = new();
     private readonly Lock _subscriptionLock = new();
-    private readonly Dictionary<string, Dictionary<McpServer, Func<bool>>> _subscribers = new(StringComparer.Ordinal);
+    /// <summary>By URI, the subscribed sessions by session id (a request's <see cref="McpServer"/> is a per-request view, so never the key).</summary>
+    private readonly Dictionary<string, Dictionary<string, Subscriber>> _subscribers = new(StringComparer.Ordinal);
     private TaskCompletionSource _wake = NewSignal();
     private McpClient? _client;
     private Task _supervisor = Task.CompletedTask;
@@ -325,14 +326,14 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     /// connection is shared), made when the first session subscribes and renewed after every restart.
     /// <paramref name="mayReceive"/> is asked before each update is passed on.
     /// </summary>
-    internal async Task SubscribeAsync(McpClient client, McpServer session, string uri, Func<bool> mayReceive, CancellationToken cancellationToken)
+    internal async Task SubscribeAsync(McpClient client, string sessionId, McpServer session, string uri, Func<bool> mayReceive, CancellationToken cancellationToken)
     {
         bool first;
         lock (_subscriptionLock)
         {
-            if (!_subscribers.TryGetValue(uri, out var sessions)) _subscribers[uri] = sessions = [];
+            if (!_subscribers.TryGetValue(uri, out var sessions)) _subscribers[uri] = sessions = new(StringComparer.Ordinal);
             first = sessions.Count == 0;
-            sessions[session] = mayReceive;
+            sessions[sessionId] = new Subscriber(session, mayReceive);
         }
 
         if (!first) return;
@@ -342,28 +343,28 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         }
         catch
         {
-            lock (_subscriptionLock) Drop(uri, session);
+            lock (_subscriptionLock) Drop(uri, sessionId);
             throw;
         }
     }
 
     /// <summary>Ends a session's subscription; the upstream's own ends with the last one.</summary>
-    internal async Task UnsubscribeAsync(McpServer session, string uri, CancellationToken cancellationToken)
+    internal async Task UnsubscribeAsync(string sessionId, string uri, CancellationToken cancellationToken)
     {
         bool last;
-        lock (_subscriptionLock) last = Drop(uri, session);
+        lock (_subscriptionLock) last = Drop(uri, sessionId);
         if (last && Client is { } client) await client.UnsubscribeFromResourceAsync(uri, cancellationToken: cancellationToken);
     }
 
     /// <summary>Forgets every subscription of a session that closed.</summary>
-    internal void Forget(McpServer session)
+    internal void Forget(string sessionId)
     {
         List<string> emptied = [];
         lock (_subscriptionLock)
         {
             foreach (var uri in _subscribers.Keys.ToList())
             {
-                if (_subscribers[uri].ContainsKey(session) && Drop(uri, session)) emptied.Add(uri);
+                if (Drop(uri, sessionId)) emptied.Add(uri);
             }
         }
 
@@ -371,14 +372,15 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     }
 
     /// <summary>Whether this session subscribed to the URI here.</summary>
-    internal bool IsSubscribed(McpServer session, string uri)
+    internal bool IsSubscribed(string sessionId, string uri)
     {
-        lock (_subscriptionLock) return _subscribers.TryGetValue(uri, out var sessions) && sessions.ContainsKey(session);
+        lock (_subscriptionLock) return _subscribers.TryGetValue(uri, out var sessions) && sessions.ContainsKey(sessionId);
     }
 
-    private bool Drop(string uri, McpServer session)
+    /// <summary>Removes one session's subscription; true when it was the URI's last.</summary>
+    private bool Drop(string uri, string sessionId)
     {
-        if (!_subscribers.TryGetValue(uri, out var sessions) || !sessions.Remove(session)) return false;
+        if (!_subscribers.TryGetValue(uri, out var sessions) || !sessions.Remove(sessionId)) return false;
         if (sessions.Count > 0) return false;
         _subscribers.Remove(uri);
         return true;
@@ -388,9 +390,11 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     {
         lock (_subscriptionLock)
         {
-            return _subscribers.TryGetValue(uri, out var sessions) ? [.. sessions.Where(kv => kv.Value()).Select(kv => kv.Key)] : [];
+            return _subscribers.TryGetValue(uri, out var sessions) ? [.. sessions.Values.Where(s => s.MayReceive()).Select(s => s.Session)] : [];
         }
     }
+
+    private sealed record Subscriber(McpServer Session, Func<bool> MayReceive);
 
     /// <summary>A restarted upstream knows nothing of the subscriptions made on its predecessor.</summary>
     private async Task ResubscribeAsync(McpClient client, CancellationToken cancellationToken)

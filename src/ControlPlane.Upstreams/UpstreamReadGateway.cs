@@ -35,6 +35,12 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
     /// <summary>The fixed prefix of each URI template a server listed, per tenant, so URIs made from it can be routed.</summary>
     private readonly ConcurrentDictionary<(string TenantId, string Prefix), string> _serverOfTemplatePrefix = new();
 
+    /// <summary>
+    /// Open sessions by id, as the transport runs them: updates are sent on these, because the <see cref="McpServer"/>
+    /// a request handler gets is bound to that request's own response stream.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, McpServer> _sessions = new(StringComparer.Ordinal);
+
     public async ValueTask<ListResourcesResult> ListResourcesAsync(string? endpointServerId, RequestContext<ListResourcesRequestParams> request, CancellationToken cancellationToken)
     {
         var result = new ListResourcesResult();
@@ -107,12 +113,13 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
     {
         var uri = request.Params?.Uri ?? throw new McpProtocolException("resources/subscribe needs a uri.", McpErrorCode.InvalidParams);
         var agent = AgentOf(request);
-        var session = request.Server;
+        var sessionId = request.Server.SessionId ?? throw new McpProtocolException("resources/subscribe needs a stateful session.", McpErrorCode.InvalidRequest);
+        var session = _sessions.GetValueOrDefault(sessionId) ?? request.Server;
         var serverId = endpointServerId ?? ServerOf(agent.TenantId, uri);
-        var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, session.SessionId, serverId, uri);
+        var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, sessionId, serverId, uri);
         return await GuardedReadAsync(request, serverId, ResourceSubscribeKind, uri, async (connection, client, ct) =>
         {
-            await connection.SubscribeAsync(client, session, uri, () => MayRead(agent, identity), ct);
+            await connection.SubscribeAsync(client, sessionId, session, uri, () => MayRead(agent, identity), ct);
             return new EmptyResult();
         }, cancellationToken);
     }
@@ -123,10 +130,11 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
         var uri = request.Params?.Uri ?? throw new McpProtocolException("resources/unsubscribe needs a uri.", McpErrorCode.InvalidParams);
         var agent = AgentOf(request);
         var started = time.GetTimestamp();
-        var connection = upstreams.ServingTenant(agent.TenantId).FirstOrDefault(c => (endpointServerId is null || c.Id == endpointServerId) && c.IsSubscribed(request.Server, uri));
+        var sessionId = request.Server.SessionId ?? "";
+        var connection = upstreams.ServingTenant(agent.TenantId).FirstOrDefault(c => (endpointServerId is null || c.Id == endpointServerId) && c.IsSubscribed(sessionId, uri));
         if (connection is not null)
         {
-            await connection.UnsubscribeAsync(request.Server, uri, cancellationToken);
+            await connection.UnsubscribeAsync(sessionId, uri, cancellationToken);
             var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, connection.Id, uri);
             await TryAuditAsync(auditor.RecordReadAsync(ResourceUnsubscribeKind, identity, agent.Token.Id, uri, null, "success", time.GetElapsedTime(started).TotalMilliseconds));
         }
@@ -134,10 +142,18 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
         return new EmptyResult();
     }
 
+    /// <summary>A session opened: updates for its subscriptions are sent on it.</summary>
+    public void Opened(McpServer session)
+    {
+        if (session.SessionId is { } id) _sessions[id] = session;
+    }
+
     /// <summary>Drops the subscriptions of a session that closed.</summary>
     public void Forget(McpServer session)
     {
-        foreach (var connection in upstreams.Connections) connection.Forget(session);
+        if (session.SessionId is not { } id) return;
+        _sessions.TryRemove(id, out _);
+        foreach (var connection in upstreams.Connections) connection.Forget(id);
     }
 
     private bool MayRead(AgentIdentity agent, CallIdentity identity) =>
