@@ -80,6 +80,14 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     /// <summary>How many times this silo restarted the server since it was registered here.</summary>
     public int Restarts { get; private set; }
 
+    /// <summary>Why calls cannot reach the upstream while it has no live client.</summary>
+    internal string WhyUnavailable => Status switch
+    {
+        UpstreamStatus.Killed => "it is stopped by a kill switch",
+        UpstreamStatus.Queued => $"it waits for a process slot: {_options.MaxProcesses} stdio upstreams already run on this silo (ControlPlane:Upstreams:MaxProcesses); it starts when one is removed",
+        _ => "it is starting or restarting",
+    };
+
     /// <summary>The live client, or null while the upstream is starting, restarting or stopped.</summary>
     internal McpClient? Client => Volatile.Read(ref _client) is { Completion.IsCompleted: false } client ? client : null;
 
@@ -453,13 +461,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         var client = Volatile.Read(ref _client);
         if (client is null || client.Completion.IsCompleted)
         {
-            var why = Status switch
-            {
-                UpstreamStatus.Killed => "it is stopped by a kill switch",
-                UpstreamStatus.Queued => $"it waits for a process slot: {_options.MaxProcesses} stdio upstreams already run on this silo (ControlPlane:Upstreams:MaxProcesses); it starts when one is removed",
-                _ => "it is starting or restarting",
-            };
-            throw new DownstreamUnavailableException(Id, why, Status == UpstreamStatus.Queued ? TimeSpan.FromSeconds(30) : _options.MinRestartDelay + TimeSpan.FromSeconds(1),
+            throw new DownstreamUnavailableException(Id, WhyUnavailable, Status == UpstreamStatus.Queued ? TimeSpan.FromSeconds(30) : _options.MinRestartDelay + TimeSpan.FromSeconds(1),
                 new InvalidOperationException("No live connection."));
         }
 

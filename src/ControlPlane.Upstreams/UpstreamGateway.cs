@@ -34,7 +34,7 @@ public sealed partial class UpstreamGateway(
     ToolCatalog catalog,
     GuardStateCache guardState,
     ILoggerFactory loggerFactory,
-    TimeProvider time) : BackgroundService
+    TimeProvider time) : BackgroundService, IToolServerAvailability
 {
     private readonly UpstreamOptions _options = options.Value;
     private readonly SemaphoreSlim _processSlots = new(options.Value.MaxProcesses, options.Value.MaxProcesses);
@@ -71,6 +71,8 @@ public sealed partial class UpstreamGateway(
         // The global registration is keyed by the bare id, so it never names another tenant's.
         return connections.GetValueOrDefault(UpstreamServerRegistration.KeyOf(id, tenantId)) ?? connections.GetValueOrDefault(id);
     }
+
+    public string? WhyUnavailable(string serverId, string tenantId) => Resolve(serverId, tenantId) is { Client: null } connection ? connection.WhyUnavailable : null;
 
     /// <summary>The connections that serve a tenant's agents, one per server id (its own registrations in place of the global ones).</summary>
     internal IEnumerable<UpstreamConnection> ServingTenant(string tenantId) =>

@@ -36,6 +36,7 @@ public static class UpstreamServiceCollectionExtensions
         services.TryAddSingleton<UpstreamGateway>();
         services.TryAddSingleton<UpstreamReadGateway>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamGateway>());
+        services.AddSingleton<ControlPlane.Guard.Catalog.IToolServerAvailability>(sp => sp.GetRequiredService<UpstreamGateway>());
         return services;
     }
 }

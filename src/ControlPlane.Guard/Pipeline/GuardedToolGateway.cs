@@ -31,6 +31,7 @@ public sealed partial class GuardedToolGateway(
     Limits.DownstreamProtection downstream,
     GuardMetrics metrics,
     IOptions<AuditOptions> auditOptions,
+    IEnumerable<IToolServerAvailability> availability,
     ILogger<GuardedToolGateway> logger)
 {
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
@@ -68,8 +69,12 @@ public sealed partial class GuardedToolGateway(
         var agent = AgentOf(request);
         var name = request.Params?.Name ?? throw new McpProtocolException("tools/call needs a tool name.", McpErrorCode.InvalidParams);
         // The tenant's view: its own registration of a server in place of the global one, another tenant's never.
-        var tool = catalog.Find(endpointServerId, name, agent.TenantId)
-            ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
+        var tool = catalog.Find(endpointServerId, name, agent.TenantId);
+        if (tool is null)
+        {
+            return NotListedYet(endpointServerId, name, agent.TenantId)?.ToCallToolResult()
+                ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
+        }
 
         await EnsureSessionAsync(request, agent, cancellationToken);
 
@@ -182,6 +187,23 @@ public sealed partial class GuardedToolGateway(
 
         span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
         return AuditUnavailable("The result was withheld because its audit record could not be made durable.");
+    }
+
+    /// <summary>
+    /// A call to a server this tenant is served that has listed no tools yet (an upstream starting, or queued for a
+    /// process slot) is refused as unavailable, with the reason, rather than failing as an unknown tool.
+    /// </summary>
+    private Refusal? NotListedYet(string? endpointServerId, string name, string tenantId)
+    {
+        var separator = name.IndexOf(ToolCatalog.Separator, StringComparison.Ordinal);
+        var serverId = endpointServerId ?? (separator > 0 ? name[..separator] : null);
+        if (serverId is null || !catalog.Serves(serverId, tenantId) || catalog.ForEndpoint(serverId, tenantId).Any()) return null;
+
+        var why = availability.Select(a => a.WhyUnavailable(serverId, tenantId)).FirstOrDefault(w => w is not null) ?? "it has not listed its tools yet";
+        return new Refusal(RefusalCodes.UpstreamUnavailable, $"Tool server '{serverId}' is unavailable: {why}. Retry later; do not hammer it.")
+        {
+            RetryAfterSeconds = 5,
+        };
     }
 
     private static CallToolResult AuditUnavailable(string what) => new Refusal(
