@@ -46,7 +46,7 @@ public sealed class ApprovalGrain(
         return View();
     }
 
-    public async Task<(ApprovalView View, string Token)> ApproveAsync(string approverId)
+    public async Task<(ApprovalView View, string Token)> ApproveAsync(string approverId, string? reason = null)
     {
         var request = state.State.Request ?? throw new KeyNotFoundException("No such approval.");
         await ExpireIfDueAsync();
@@ -62,8 +62,22 @@ public sealed class ApprovalGrain(
         state.State.DecidedAt = now;
         state.State.TokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
         state.State.TokenExpiresAt = now + request.TokenLifetime;
+        state.State.Reason = reason;
+
+        // Approving lets an action run: on record first (fail closed), like every permissive operator action.
+        try
+        {
+            await AuditAsync("approval/approved", "allowed", "success", approverId,
+                $"approved by {approverId}{(reason is null ? "" : ": " + reason)}; token valid until {state.State.TokenExpiresAt:O}");
+        }
+        catch
+        {
+            (state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.TokenHash, state.State.TokenExpiresAt, state.State.Reason) =
+                (ApprovalStatus.Pending, null, null, null, null, null);
+            throw;
+        }
+
         await state.WriteOrRetireAsync(this);
-        await AuditAsync("approval/approved", "allowed", "success", approverId, $"approved by {approverId}; token valid until {state.State.TokenExpiresAt:O}");
         return (View(), $"cpc_{request.Id}_{secret}");
     }
 
