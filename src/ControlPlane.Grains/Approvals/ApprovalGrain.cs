@@ -95,7 +95,18 @@ public sealed class ApprovalGrain(
         state.State.DecidedAt = time.GetUtcNow();
         state.State.Reason = reason;
         await state.WriteOrRetireAsync(this);
-        await AuditAsync("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
+
+        // Denying is protective: it stands even while the audit store is down, and its record is retried off the grain.
+        try
+        {
+            await AuditAsync("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
+        }
+        catch (AuditUnavailableException)
+        {
+            var owed = Entry("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
+            _ = Task.Run(() => audit.AppendWhenPossible(owed));
+        }
+
         return View();
     }
 
@@ -163,10 +174,13 @@ public sealed class ApprovalGrain(
         state.State.Request!, state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason,
         state.State.TokenExpiresAt, state.State.ConsumedAt);
 
-    private Task AuditAsync(string kind, string decision, string outcome, string? actor, string? detail)
+    private Task AuditAsync(string kind, string decision, string outcome, string? actor, string? detail) =>
+        audit.AppendAsync(Entry(kind, decision, outcome, actor, detail));
+
+    private AuditEntry Entry(string kind, string decision, string outcome, string? actor, string? detail)
     {
         var request = state.State.Request!;
-        return audit.AppendAsync(new AuditEntry
+        return new AuditEntry
         {
             Id = Guid.CreateVersion7().ToString("N"),
             Timestamp = time.GetUtcNow(),
@@ -184,7 +198,7 @@ public sealed class ApprovalGrain(
             Outcome = outcome,
             ConfirmationId = request.Id,
             Detail = actor is null ? detail : $"{detail ?? kind} (by {actor})",
-        });
+        };
     }
 }
 

@@ -203,12 +203,14 @@ public sealed class OperatorAuditTests(EmbeddedHostFixture fixture)
         await Ok(admin.PostAsJsonAsync("/api/v1/servers", new { id = "outage-up", tenantId = "demo", transport = "http", url = "http://127.0.0.1:9/mcp" }));
         var standing = (await Ok(admin.PostAsJsonAsync("/api/v1/kill-switches", new { scope = "user", tenantId = "demo", userId = "outage-user", reason = "standing" })))
             .GetProperty("id").GetString()!;
-        string approvalId;
+        string approvalId, denyId;
         await using (var client = await host.ConnectAsync(bearer))
         {
-            approvalId = RefusalAssert.Refused(await client.CallToolAsync("create_refund",
-                new Dictionary<string, object?> { ["customer_id"] = "cust_DEMO00000001", ["amount_cents"] = 9, ["reason"] = "requested" }),
+            async Task<string> OpenAsync(long amount) => RefusalAssert.Refused(await client.CallToolAsync("create_refund",
+                new Dictionary<string, object?> { ["customer_id"] = "cust_DEMO00000001", ["amount_cents"] = amount, ["reason"] = "requested" }),
                 RefusalCodes.RequiresConfirmation).GetProperty("approval_id").GetString()!;
+            approvalId = await OpenAsync(9);
+            denyId = await OpenAsync(10);
         }
 
         var tokensBefore = (await admin.GetFromJsonAsync<JsonElement>("/api/v1/tenants/demo/tokens")).GetProperty("items").GetArrayLength();
@@ -241,6 +243,7 @@ public sealed class OperatorAuditTests(EmbeddedHostFixture fixture)
             .Single(t => t.GetProperty("id").GetString() == tokenId).GetProperty("status").GetString());
         await Ok(admin.PutAsJsonAsync("/api/v1/tenants/demo/servers/support-desk/mode", new { mode = "read-only", reason = "outage: lock down" }));
         await Ok(admin.DeleteAsync("/api/v1/servers/outage-up"));
+        Assert.Equal("denied", (await Ok(admin.PostAsJsonAsync($"/api/v1/approvals/{denyId}/deny", new { reason = "outage: no refunds now" }))).GetProperty("status").GetString());
         Assert.DoesNotContain("outage-up", await admin.GetStringAsync("/api/v1/servers"));
         await using (var client = await host.ConnectAsync(host.Credentials.AgentToken))
         {
@@ -257,13 +260,14 @@ public sealed class OperatorAuditTests(EmbeddedHostFixture fixture)
             e => e.GetProperty("kind").GetString() == "operator/token.revoke" && e.GetProperty("tokenId").GetString() == tokenId,
             e => e.GetProperty("kind").GetString() == "operator/mode.set" && Reason(e) == "outage: lock down",
             e => e.GetProperty("kind").GetString() == "operator/server.remove" && e.GetProperty("server").GetString() == "outage-up",
+            e => e.GetProperty("kind").GetString() == "approval/denied" && e.GetProperty("detail").GetString()!.Contains("outage: no refunds now", StringComparison.Ordinal),
         ];
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         JsonElement[] events;
         do
         {
             await Task.Delay(500);
-            events = await Items(admin, "tenantId=demo&kind=operator/*&limit=200");
+            events = [.. await Items(admin, "tenantId=demo&kind=operator/*&limit=200"), .. await Items(admin, "tenantId=demo&kind=approval/denied")];
         }
         while (!owed.All(o => events.Any(o)) && DateTime.UtcNow < deadline);
 
@@ -271,6 +275,7 @@ public sealed class OperatorAuditTests(EmbeddedHostFixture fixture)
         Assert.Single(events, e => e.GetProperty("kind").GetString() == "operator/token.revoke" && e.GetProperty("tokenId").GetString() == tokenId);
         Assert.Equal("outage: lock down", Reason(Assert.Single(events, e => e.GetProperty("kind").GetString() == "operator/mode.set" && Target(e).GetProperty("mode").GetString() == "read-only")));
         Assert.Single(events, e => e.GetProperty("kind").GetString() == "operator/server.remove" && e.GetProperty("server").GetString() == "outage-up");
+        Assert.Single(events, e => e.GetProperty("kind").GetString() == "approval/denied" && e.GetProperty("confirmationId").GetString() == denyId);
         Assert.DoesNotContain(events, e => e.GetProperty("kind").GetString() == "operator/kill-switch.clear");
         Assert.DoesNotContain(events, e => e.GetProperty("kind").GetString() == "operator/tool-classification.set");
         Assert.DoesNotContain(events, e => e.GetProperty("kind").GetString() == "operator/token.mint" && e.GetProperty("agentId").GetString() == "outage-new");
