@@ -122,6 +122,7 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
             var modeEvent = page.Locator("[data-test=operator-event]", new() { HasText = "mode.set" }).First;
             await Expect(modeEvent).ToContainTextAsync("mode=read-write");
             await Expect(page.Locator("[data-test=actor]").First).ToContainTextAsync("operator admin");
+            await fixture.ScreenshotAsync(page, "audit-operator-events");
         }
         finally
         {
