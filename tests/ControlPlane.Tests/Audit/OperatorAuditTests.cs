@@ -8,6 +8,7 @@ using ControlPlane.Refusals;
 using ControlPlane.Tests.EndToEnd;
 using ControlPlane.Tests.Infrastructure;
 using ControlPlane.Guard.Authentication;
+using ControlPlane.Host.Operations;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ControlPlane.Tests.Audit;
@@ -286,6 +287,33 @@ public sealed class OperatorAuditTests(EmbeddedHostFixture fixture)
         // And the permissive actions work again.
         await Ok(admin.PostAsJsonAsync($"/api/v1/kill-switches/{standing}/clear", new { reason = "outage over" }));
         await Ok(admin.PostAsync($"/api/v1/approvals/{approvalId}/approve", null));
+    }
+
+    [Fact]
+    public async Task A_permissive_action_that_fails_after_its_record_is_durable_is_recorded_as_failed_too()
+    {
+        var tenant = "opd-" + Guid.NewGuid().ToString("N")[..8];
+        await Host.EnsureTenantAsync(tenant);
+        var auditor = Host.Services.GetRequiredService<OperatorAuditor>();
+        var by = (await Host.Services.GetRequiredService<OperatorService>().FindAsync("admin"))!;
+        var action = new OperatorAction("mode.set", tenant, OperatorAction.Targets(("serverId", "support-desk"), ("mode", "read-write")), "opd: grain failed");
+
+        await Assert.ThrowsAsync<TimeoutException>(() => auditor.PermissiveAsync<bool>(by, action, () => throw new TimeoutException("grain call timed out")));
+
+        // The durable record of the attempt, then (retried in the background) the record that it did not take effect.
+        using var admin = Host.OperatorHttp();
+        JsonElement[] events = [];
+        for (var wait = 0; wait < 60 && events.Length < 2; wait++)
+        {
+            events = await Items(admin, $"tenantId={tenant}&kind=operator/mode.set");
+            if (events.Length < 2) await Task.Delay(500);
+        }
+
+        Assert.Equal(2, events.Length);
+        var failed = Assert.Single(events, e => e.GetProperty("outcome").GetString() == "error");
+        Assert.Equal("TimeoutException", failed.GetProperty("errorType").GetString());
+        Assert.Equal(events.Single(e => e.GetProperty("outcome").GetString() == "success").GetProperty("id").GetString() + ":failed", failed.GetProperty("id").GetString());
+        Assert.Equal("opd: grain failed", Reason(failed));
     }
 
     private static async Task Unavailable(Task<HttpResponseMessage> sending)
