@@ -166,11 +166,11 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         var policy = guardState.Policy;
         return
         [
-            // An upstream registered for another tenant does not exist for this one.
-            .. catalog.ServerIds.Where(serverId => catalog.ForEndpoint(serverId).All(t => t.IsVisibleTo(tenantId))).Select(serverId => new ServerView(
+            // An upstream registered for another tenant does not exist for this one; the tenant's own registration replaces the global one.
+            .. catalog.ServerIds.Where(serverId => catalog.Serves(serverId, tenantId)).Select(serverId => new ServerView(
                 serverId,
                 policy.IsReadWrite(tenantId, serverId) ? "read-write" : "read-only",
-                [.. catalog.ForEndpoint(serverId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => new ToolView(
+                [.. catalog.ForEndpoint(serverId, tenantId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => new ToolView(
                     t.ToolName, t.PublicName, policy.IsAction(t, tenantId) ? "action" : "read", t.IsAction ? "action" : "read"))])),
         ];
     }
@@ -189,7 +189,7 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
     private void RequireTool(string serverId, string toolName)
     {
         RequireServer(serverId);
-        if (catalog.Find(serverId, toolName) is null) throw new NotFoundException($"Server '{serverId}' has no tool '{toolName}'.");
+        if (!catalog.ForEndpoint(serverId).Any(t => t.ToolName == toolName)) throw new NotFoundException($"Server '{serverId}' has no tool '{toolName}'.");
     }
 
     private static void RequireReason(string? reason)
