@@ -15,7 +15,8 @@ internal sealed class UpstreamServerService(
     UpstreamGateway gateway,
     ToolCatalog catalog,
     TenantService tenants,
-    TimeProvider time)
+    TimeProvider time,
+    OperatorAuditor auditor)
 {
     private IUpstreamRegistryGrain Registry => grains.GetGrain<IUpstreamRegistryGrain>(IUpstreamRegistryGrain.Singleton);
 
@@ -39,7 +40,7 @@ internal sealed class UpstreamServerService(
         var registration = new UpstreamServerRegistration(definition.Id, definition.TenantId, definition.Transport, definition.Command, definition.Args,
             definition.Url, [.. definition.Env.Keys.Order(StringComparer.Ordinal)], [.. definition.Headers.Keys.Order(StringComparer.OrdinalIgnoreCase)],
             secrets.Protect(definition.Env, definition.Headers), by.Id, time.GetUtcNow());
-        var created = await Registry.RegisterAsync(registration);
+        var created = await auditor.PermissiveAsync(by, UpstreamAudit.Registered(registration), () => Registry.RegisterAsync(registration));
         await gateway.RefreshAsync(cancellationToken);
         return (View(registration), created);
     }
@@ -66,7 +67,7 @@ internal sealed class UpstreamServerService(
         if (existing.TenantId is null) by.RequireAllTenants("A server for every tenant");
         else by.RequireTenant(existing.TenantId);
 
-        await Registry.RemoveAsync(id);
+        await auditor.ProtectiveAsync(by, () => Registry.RemoveAsync(id), _ => UpstreamAudit.Removed(existing));
         await gateway.RefreshAsync(cancellationToken);
         return View(existing);
     }
