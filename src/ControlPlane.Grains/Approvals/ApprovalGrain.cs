@@ -149,7 +149,10 @@ public sealed class ApprovalGrain(
         state.State.Status = ApprovalStatus.Consumed;
         state.State.ConsumedAt = time.GetUtcNow();
         await state.WriteOrRetireAsync(this);
-        await AuditAsync("approval/consumed", "allowed", "success", request.AgentId, $"consumed in session {call.SessionId}");
+
+        // No record of its own: the call's intent record, made durable before the action runs, names this approval
+        // (confirmationId) with the session and agent that used it. A second durable write here would sit on every
+        // confirmed action's critical path and say the same thing.
         return new(RedeemOutcome.Accepted, "Approved by " + state.State.DecidedBy);
     }
 

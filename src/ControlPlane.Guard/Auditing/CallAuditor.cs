@@ -30,7 +30,7 @@ public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentH
     public CallAudit Begin(GuardCall call)
     {
         var arguments = WithoutConfirmation(call.Arguments);
-        var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
+        var toolKey = call.Tool.Key;
         call.ArgumentsHash ??= hasher.Hash(arguments);
         var entry = new AuditEntry
         {

@@ -116,7 +116,7 @@ public sealed class ConfirmationStep(
 
         var now = time.GetUtcNow();
         var settings = options.Value;
-        var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
+        var toolKey = call.Tool.Key;
         var request = new ApprovalRequest(
             "apr-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(10)),
             call.Identity.TenantId, call.Identity.AgentId, call.Identity.UserId, call.Identity.SessionId, call.Token.Id,
