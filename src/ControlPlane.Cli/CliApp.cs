@@ -167,9 +167,11 @@ public static class CliApp
         });
 
         var id = new Argument<string>("id") { Description = "The approval id." };
-        var approve = new Command("approve", "Approve a request; prints the one-time confirmation token for the agent.") { id };
+        var approveReason = new Option<string?>("--reason") { Description = "Why (optional; kept on the approval and in the audit)." };
+        var approve = new Command("approve", "Approve a request; prints the one-time confirmation token for the agent.") { id, approveReason };
         Handle(approve, g, async (p, run) => await run.PrintAsync(
-            await run.Api.PostAsync($"/api/v1/approvals/{Uri.EscapeDataString(p.GetValue(id)!)}/approve", null, run.Ct),
+            await run.Api.PostAsync($"/api/v1/approvals/{Uri.EscapeDataString(p.GetValue(id)!)}/approve",
+                p.GetValue(approveReason) is { } why ? new { reason = why } : null, run.Ct),
             r => [$"approved; confirmation token (shown once, valid until {Text(r, "expiresAt")}):", Text(r, "confirmationToken")]));
 
         var denyId = new Argument<string>("id") { Description = "The approval id." };
@@ -199,11 +201,13 @@ public static class CliApp
         var outcome = Filter("--outcome", "success, error, refused or pending.");
         var from = Filter("--from", "ISO 8601 start time.");
         var to = Filter("--to", "ISO 8601 end time.");
-        Option[] filters = [tenant, agent, user, session, tool, decision, outcome, from, to];
+        var kind = Filter("--kind", "Record kind, exact (operator/token.mint) or a prefix ending in * (operator/*).");
+        Option[] filters = [tenant, agent, user, session, tool, decision, outcome, from, to, kind];
         (string, string?)[] FilterValues(ParseResult p) =>
         [
             ("tenantId", p.GetValue(tenant)), ("agentId", p.GetValue(agent)), ("userId", p.GetValue(user)), ("sessionId", p.GetValue(session)),
             ("tool", p.GetValue(tool)), ("decision", p.GetValue(decision)), ("outcome", p.GetValue(outcome)), ("from", p.GetValue(from)), ("to", p.GetValue(to)),
+            ("kind", p.GetValue(kind)),
         ];
 
         var limit = new Option<int>("--limit", "-n") { Description = "How many records, newest first (1-1000).", DefaultValueFactory = _ => 20 };

@@ -18,6 +18,9 @@ public enum UpstreamStatus
     Running,
     Restarting,
 
+    /// <summary>A stdio server waiting for a process slot: <see cref="UpstreamOptions.MaxProcesses"/> already run on this silo.</summary>
+    Queued,
+
     /// <summary>A server-level kill switch covers it: its process is stopped until the switch is cleared.</summary>
     Killed,
     Stopped,
@@ -43,6 +46,9 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<McpServer, int> _callers = new();
+    private readonly Lock _subscriptionLock = new();
+    /// <summary>By URI, the subscribed sessions by session id (a request's <see cref="McpServer"/> is a per-request view, so never the key).</summary>
+    private readonly Dictionary<string, Dictionary<string, Subscriber>> _subscribers = new(StringComparer.Ordinal);
     private TaskCompletionSource _wake = NewSignal();
     private McpClient? _client;
     private Task _supervisor = Task.CompletedTask;
@@ -66,10 +72,21 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
 
     public string Id => Definition.Id;
 
+    /// <summary>The registration this connection runs: the id, or <c>id@tenant</c> for a tenant's own.</summary>
+    public string Key => Definition.Key;
+
     public UpstreamStatus Status { get; private set; } = UpstreamStatus.Starting;
 
     /// <summary>How many times this silo restarted the server since it was registered here.</summary>
     public int Restarts { get; private set; }
+
+    /// <summary>Why calls cannot reach the upstream while it has no live client.</summary>
+    internal string WhyUnavailable => Status switch
+    {
+        UpstreamStatus.Killed => "it is stopped by a kill switch",
+        UpstreamStatus.Queued => $"it waits for a process slot: {_options.MaxProcesses} stdio upstreams already run on this silo (ControlPlane:Upstreams:MaxProcesses); it starts when one is removed",
+        _ => "it is starting or restarting",
+    };
 
     /// <summary>The live client, or null while the upstream is starting, restarting or stopped.</summary>
     internal McpClient? Client => Volatile.Read(ref _client) is { Completion.IsCompleted: false } client ? client : null;
@@ -77,16 +94,23 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     public void Start()
     {
         // Known to the catalog at once, so its mode can be set and its endpoint answers, even before its tools are in.
-        if (!_catalog.HasServer(Id)) _catalog.SetServerTools(Id, []);
+        if (!_catalog.ForRegistration(Id, Definition.TenantId).Any()) _catalog.SetServerTools(Id, Definition.TenantId, []);
         _guardState.SwitchesAdded += OnSwitchesAdded;
         _supervisor = Task.Run(SuperviseAsync);
     }
 
-    private bool IsKilled => _guardState.Kills.Contains("global") || _guardState.Kills.Contains("server|" + Id);
+    private bool IsKilled => Covers(_guardState.Kills);
+
+    /// <summary>
+    /// A global switch or a server switch on this id stops the process; a server switch limited to one tenant stops
+    /// only that tenant's own registration (the global registration's process keeps serving the other tenants).
+    /// </summary>
+    private bool Covers(KillIndex index) =>
+        index.Contains("global") || index.Contains("server|" + Id) || (Definition.TenantId is { } tenant && index.Contains($"server|{Id}|{tenant}"));
 
     private void OnSwitchesAdded(KillIndex index, IReadOnlyList<ControlPlane.KillSwitches.KillSwitch> added)
     {
-        if (index.Contains("global") || index.Contains("server|" + Id)) Wake();
+        if (Covers(index)) Wake();
     }
 
     private void Wake() => Interlocked.Exchange(ref _wake, NewSignal()).TrySetResult();
@@ -115,7 +139,8 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                 {
                     if (!await _processSlots.WaitAsync(TimeSpan.Zero, stop))
                     {
-                        LogNoProcessSlot(_logger, Id, _options.MaxProcesses);
+                        Status = UpstreamStatus.Queued;
+                        LogNoProcessSlot(_logger, Key, _options.MaxProcesses);
                         await _processSlots.WaitAsync(stop);
                     }
 
@@ -141,11 +166,12 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                     }, _loggerFactory, connectTimeout.Token);
                     RegisterForwarding(client);
                     await RefreshToolsAsync(client, connectTimeout.Token);
+                    await ResubscribeAsync(client, connectTimeout.Token);
                 }
 
                 Volatile.Write(ref _client, client);
                 Status = UpstreamStatus.Running;
-                LogRunning(_logger, Id, Definition.Transport, _catalog.ForEndpoint(Id).Count());
+                LogRunning(_logger, Key, Definition.Transport, _catalog.ForRegistration(Id, Definition.TenantId).Count());
 
                 // Runs until the process exits or the connection drops, a kill switch covers it, a hang check asks for a restart, or it is removed.
                 while (!client.Completion.IsCompleted && !stop.IsCancellationRequested && !IsKilled && !wake.IsCompleted)
@@ -158,7 +184,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                LogFailed(_logger, Id, ex.GetType().Name, ex.Message);
+                LogFailed(_logger, Key, ex.GetType().Name, ex.Message);
             }
             finally
             {
@@ -170,7 +196,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             if (stop.IsCancellationRequested) break;
             if (IsKilled)
             {
-                LogKilled(_logger, Id);
+                LogKilled(_logger, Key);
                 continue;
             }
 
@@ -178,7 +204,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             if (_time.GetElapsedTime(startedAt) > TimeSpan.FromSeconds(60)) delay = _options.MinRestartDelay;
             Status = UpstreamStatus.Restarting;
             Restarts++;
-            LogRestarting(_logger, Id, delay.TotalMilliseconds, Restarts);
+            LogRestarting(_logger, Key, delay.TotalMilliseconds, Restarts);
             await WaitAsync(delay, stop);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxRestartDelay.Ticks));
         }
@@ -217,7 +243,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             Name = Id,
             EnvironmentVariables = Definition.Env.ToDictionary(kv => kv.Key, kv => (string?)kv.Value, StringComparer.Ordinal),
             ShutdownTimeout = TimeSpan.FromSeconds(2),
-            StandardErrorLines = line => LogStandardError(_logger, Id, WithoutSecrets(line)),
+            StandardErrorLines = line => LogStandardError(_logger, Key, WithoutSecrets(line)),
         }, _loggerFactory);
     }
 
@@ -243,7 +269,30 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogFailed(_logger, Id, ex.GetType().Name, ex.Message);
+                LogFailed(_logger, Key, ex.GetType().Name, ex.Message);
+            }
+        });
+
+        // Resource updates go to the sessions that subscribed to that URI through this registration, and only while
+        // each may still read it (token valid, no kill switch): never to a session that did not ask.
+        client.RegisterNotificationHandler(NotificationMethods.ResourceUpdatedNotification, async (notification, ct) =>
+        {
+            if (notification.Params is not System.Text.Json.Nodes.JsonObject { } body
+                || body["uri"] is not System.Text.Json.Nodes.JsonValue value || !value.TryGetValue<string>(out var uri))
+            {
+                return;
+            }
+
+            foreach (var session in SubscribersOf(uri))
+            {
+                try
+                {
+                    await session.SendNotificationAsync(NotificationMethods.ResourceUpdatedNotification, notification.Params, cancellationToken: ct);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The session is closing; its subscriptions go when it does.
+                }
             }
         });
 
@@ -280,6 +329,104 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                 McpErrorCode.InvalidRequest);
     }
 
+    /// <summary>
+    /// Subscribes a client session to a resource of this upstream. The upstream sees one subscription per URI (the
+    /// connection is shared), made when the first session subscribes and renewed after every restart.
+    /// <paramref name="mayReceive"/> is asked before each update is passed on.
+    /// </summary>
+    internal async Task SubscribeAsync(McpClient client, string sessionId, McpServer session, string uri, Func<bool> mayReceive, CancellationToken cancellationToken)
+    {
+        bool first;
+        lock (_subscriptionLock)
+        {
+            if (!_subscribers.TryGetValue(uri, out var sessions)) _subscribers[uri] = sessions = new(StringComparer.Ordinal);
+            first = sessions.Count == 0;
+            sessions[sessionId] = new Subscriber(session, mayReceive);
+        }
+
+        if (!first) return;
+        try
+        {
+            await client.SubscribeToResourceAsync(uri, cancellationToken: cancellationToken);
+        }
+        catch
+        {
+            lock (_subscriptionLock) Drop(uri, sessionId);
+            throw;
+        }
+    }
+
+    /// <summary>Ends a session's subscription; the upstream's own ends with the last one.</summary>
+    internal async Task UnsubscribeAsync(string sessionId, string uri, CancellationToken cancellationToken)
+    {
+        bool last;
+        lock (_subscriptionLock) last = Drop(uri, sessionId);
+        if (last && Client is { } client) await client.UnsubscribeFromResourceAsync(uri, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>Forgets every subscription of a session that closed.</summary>
+    internal void Forget(string sessionId)
+    {
+        List<string> emptied = [];
+        lock (_subscriptionLock)
+        {
+            foreach (var uri in _subscribers.Keys.ToList())
+            {
+                if (Drop(uri, sessionId)) emptied.Add(uri);
+            }
+        }
+
+        if (emptied.Count > 0 && Client is { } client) _ = UnsubscribeQuietlyAsync(client, emptied);
+    }
+
+    /// <summary>Whether this session subscribed to the URI here.</summary>
+    internal bool IsSubscribed(string sessionId, string uri)
+    {
+        lock (_subscriptionLock) return _subscribers.TryGetValue(uri, out var sessions) && sessions.ContainsKey(sessionId);
+    }
+
+    /// <summary>Removes one session's subscription; true when it was the URI's last.</summary>
+    private bool Drop(string uri, string sessionId)
+    {
+        if (!_subscribers.TryGetValue(uri, out var sessions) || !sessions.Remove(sessionId)) return false;
+        if (sessions.Count > 0) return false;
+        _subscribers.Remove(uri);
+        return true;
+    }
+
+    private List<McpServer> SubscribersOf(string uri)
+    {
+        lock (_subscriptionLock)
+        {
+            return _subscribers.TryGetValue(uri, out var sessions) ? [.. sessions.Values.Where(s => s.MayReceive()).Select(s => s.Session)] : [];
+        }
+    }
+
+    private sealed record Subscriber(McpServer Session, Func<bool> MayReceive);
+
+    /// <summary>A restarted upstream knows nothing of the subscriptions made on its predecessor.</summary>
+    private async Task ResubscribeAsync(McpClient client, CancellationToken cancellationToken)
+    {
+        List<string> uris;
+        lock (_subscriptionLock) uris = [.. _subscribers.Keys];
+        foreach (var uri in uris) await client.SubscribeToResourceAsync(uri, cancellationToken: cancellationToken);
+    }
+
+    private async Task UnsubscribeQuietlyAsync(McpClient client, List<string> uris)
+    {
+        foreach (var uri in uris)
+        {
+            try
+            {
+                await client.UnsubscribeFromResourceAsync(uri, cancellationToken: _stop.Token);
+            }
+            catch (Exception)
+            {
+                // The upstream left or restarts without it; either way nothing is sent for this URI any more.
+            }
+        }
+    }
+
     /// <summary>Lists the upstream's tools (every page) and swaps them into the catalog.</summary>
     private async Task RefreshToolsAsync(McpClient client, CancellationToken cancellationToken)
     {
@@ -301,7 +448,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         }
         while (request.Cursor is not null);
 
-        _catalog.SetServerTools(Id, tools);
+        _catalog.SetServerTools(Id, Definition.TenantId, tools);
     }
 
     /// <summary>
@@ -314,8 +461,8 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         var client = Volatile.Read(ref _client);
         if (client is null || client.Completion.IsCompleted)
         {
-            throw new DownstreamUnavailableException(Id, Status == UpstreamStatus.Killed ? "it is stopped by a kill switch" : "it is starting or restarting",
-                _options.MinRestartDelay + TimeSpan.FromSeconds(1), new InvalidOperationException("No live connection."));
+            throw new DownstreamUnavailableException(Id, WhyUnavailable, Status == UpstreamStatus.Queued ? TimeSpan.FromSeconds(30) : _options.MinRestartDelay + TimeSpan.FromSeconds(1),
+                new InvalidOperationException("No live connection."));
         }
 
         var caller = request.Server;
@@ -404,7 +551,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         {
             if (ReferenceEquals(Volatile.Read(ref _client), client))
             {
-                LogHung(_logger, Id, _options.PingTimeout.TotalSeconds, ex.GetType().Name);
+                LogHung(_logger, Key, _options.PingTimeout.TotalSeconds, ex.GetType().Name);
                 Wake();
             }
         }

@@ -20,7 +20,11 @@ public sealed class UpstreamDefinition(
 
     public string Id { get; } = id;
 
+    /// <summary>The tenant this registration serves alone, in place of any global one of the same id; null for every tenant.</summary>
     public string? TenantId { get; } = tenantId;
+
+    /// <summary>Names this registration among those of its id (see <see cref="UpstreamServerRegistration.Key"/>).</summary>
+    public string Key => UpstreamServerRegistration.KeyOf(Id, TenantId);
 
     public string Transport { get; } = transport;
 
@@ -78,7 +82,7 @@ public sealed class UpstreamDefinition(
         return errors;
     }
 
-    public override string ToString() => $"{Transport} upstream '{Id}'";
+    public override string ToString() => $"{Transport} upstream '{Key}'";
 
     private static bool SameMap(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
         a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);

@@ -24,7 +24,8 @@ public sealed record UpstreamView(
 /// <summary>
 /// Runs this silo's connections to upstream servers: those declared in configuration and those registered in
 /// the cluster's registry (polled, and refreshed at once after a change made through this silo). Adds,
-/// restarts and removes connections so that they match the registrations.
+/// restarts and removes connections so that they match the registrations: one connection (one process for
+/// stdio) per registration, so a tenant's own registration of an id runs apart from the global one.
 /// </summary>
 public sealed partial class UpstreamGateway(
     IOptions<UpstreamOptions> options,
@@ -33,7 +34,7 @@ public sealed partial class UpstreamGateway(
     ToolCatalog catalog,
     GuardStateCache guardState,
     ILoggerFactory loggerFactory,
-    TimeProvider time) : BackgroundService
+    TimeProvider time) : BackgroundService, IToolServerAvailability
 {
     private readonly UpstreamOptions _options = options.Value;
     private readonly SemaphoreSlim _processSlots = new(options.Value.MaxProcesses, options.Value.MaxProcesses);
@@ -52,18 +53,30 @@ public sealed partial class UpstreamGateway(
     /// <summary>The upstreams this silo runs, with their status.</summary>
     public IReadOnlyList<UpstreamView> List() =>
     [
-        .. Volatile.Read(ref _connections).Values.OrderBy(c => c.Id, StringComparer.Ordinal).Select(c =>
+        .. Volatile.Read(ref _connections).Values.OrderBy(c => c.Id, StringComparer.Ordinal).ThenBy(c => c.Definition.TenantId, StringComparer.Ordinal).Select(c =>
         {
             var d = c.Definition;
             return new UpstreamView(d.Id, d.TenantId, d.Transport, d.Command, d.Args, d.Url, [.. d.Env.Keys.Order(StringComparer.Ordinal)],
                 [.. d.Headers.Keys.Order(StringComparer.OrdinalIgnoreCase)], d.Source, c.Status.ToString().ToLowerInvariant(), c.Restarts,
-                catalog.ForEndpoint(d.Id).Count());
+                catalog.ForRegistration(d.Id, d.TenantId).Count());
         }),
     ];
 
     public bool IsDeclaredInConfiguration(string id) => _options.Servers.ContainsKey(id);
 
-    internal UpstreamConnection? Find(string id) => Volatile.Read(ref _connections).GetValueOrDefault(id);
+    /// <summary>The connection that serves a tenant's agents under a server id: the tenant's own registration, else the global one.</summary>
+    internal UpstreamConnection? Resolve(string id, string tenantId)
+    {
+        var connections = Volatile.Read(ref _connections);
+        // The global registration is keyed by the bare id, so it never names another tenant's.
+        return connections.GetValueOrDefault(UpstreamServerRegistration.KeyOf(id, tenantId)) ?? connections.GetValueOrDefault(id);
+    }
+
+    public string? WhyUnavailable(string serverId, string tenantId) => Resolve(serverId, tenantId) is { Client: null } connection ? connection.WhyUnavailable : null;
+
+    /// <summary>The connections that serve a tenant's agents, one per server id (its own registrations in place of the global ones).</summary>
+    internal IEnumerable<UpstreamConnection> ServingTenant(string tenantId) =>
+        Connections.Select(c => c.Id).Distinct(StringComparer.Ordinal).Select(id => Resolve(id, tenantId)).OfType<UpstreamConnection>();
 
     internal IEnumerable<UpstreamConnection> Connections => Volatile.Read(ref _connections).Values;
 
@@ -107,40 +120,43 @@ public sealed partial class UpstreamGateway(
             if (!force && _registryVersion >= 0 && await Registry.GetVersionAsync() == _registryVersion) return;
             var snapshot = await Registry.GetAsync();
 
+            // Keyed by registration: the global one by its id, a tenant's own as id@tenant.
             var wanted = new Dictionary<string, UpstreamDefinition>(StringComparer.Ordinal);
             foreach (var (id, server) in _options.Servers)
             {
-                wanted[id] = new UpstreamDefinition(id, server.TenantId, server.Transport, server.Command, [.. server.Args], server.Url,
+                var configured = new UpstreamDefinition(id, server.TenantId, server.Transport, server.Command, [.. server.Args], server.Url,
                     server.Env, new Dictionary<string, string>(server.Headers, StringComparer.OrdinalIgnoreCase), "configuration");
+                wanted[configured.Key] = configured;
             }
 
             foreach (var registration in snapshot.Servers)
             {
-                if (wanted.ContainsKey(registration.Id)) continue;
+                // An id declared in configuration belongs to the configuration alone.
+                if (_options.Servers.ContainsKey(registration.Id)) continue;
                 try
                 {
-                    wanted[registration.Id] = secrets.Reveal(registration);
+                    wanted[registration.Key] = secrets.Reveal(registration);
                 }
                 catch (System.Security.Cryptography.CryptographicException)
                 {
                     // This silo does not share the key ring that encrypted it: run nothing rather than run it without its credentials.
-                    LogCannotDecrypt(_logger, registration.Id);
+                    LogCannotDecrypt(_logger, registration.Key);
                 }
             }
 
             var current = _connections;
             var next = new Dictionary<string, UpstreamConnection>(StringComparer.Ordinal);
             var retired = new List<UpstreamConnection>();
-            foreach (var (id, definition) in wanted)
+            foreach (var (key, definition) in wanted)
             {
-                if (current.TryGetValue(id, out var running) && running.Definition.SameAs(definition))
+                if (current.TryGetValue(key, out var running) && running.Definition.SameAs(definition))
                 {
-                    next[id] = running;
+                    next[key] = running;
                     continue;
                 }
 
                 if (running is not null) retired.Add(running);
-                next[id] = new UpstreamConnection(definition, _options, catalog, guardState, _processSlots, _http, loggerFactory, time);
+                next[key] = new UpstreamConnection(definition, _options, catalog, guardState, _processSlots, _http, loggerFactory, time);
             }
 
             retired.AddRange(current.Where(kv => !wanted.ContainsKey(kv.Key)).Select(kv => kv.Value));
@@ -150,7 +166,7 @@ public sealed partial class UpstreamGateway(
             foreach (var connection in retired)
             {
                 await connection.DisposeAsync();
-                if (!next.ContainsKey(connection.Id)) catalog.RemoveServer(connection.Id);
+                if (!next.ContainsKey(connection.Key)) catalog.RemoveRegistration(connection.Id, connection.Definition.TenantId);
             }
 
             foreach (var connection in next.Values.Where(c => !current.ContainsValue(c))) connection.Start();

@@ -3,7 +3,7 @@ namespace ControlPlane.Upstreams;
 /// <summary>One upstream server declared in configuration (<c>ControlPlane:Upstreams:Servers:{id}</c>).</summary>
 public sealed class UpstreamServerOptions
 {
-    /// <summary>Limits the server to one tenant; absent, every tenant sees it.</summary>
+    /// <summary>Limits the server to one tenant; absent, every tenant sees it (a configured id has one registration; the API adds per-tenant ones to ids it owns).</summary>
     public string? TenantId { get; set; }
 
     /// <summary><c>stdio</c> or <c>http</c>.</summary>

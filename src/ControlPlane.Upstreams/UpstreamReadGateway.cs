@@ -17,19 +17,35 @@ namespace ControlPlane.Upstreams;
 /// Upstream resources and prompts, served as read operations: the token needs <c>server:&lt;id&gt;:read</c>, kill
 /// switches apply, a tenant sees only its own and global upstreams, and every read is audited. Refusals are
 /// JSON-RPC errors whose message starts with the refusal code (there is no result shape to carry them).
-/// On /mcp prompts are named <c>&lt;server&gt;__&lt;prompt&gt;</c>; resource URIs are kept and routed to the server that listed them.
+/// On /mcp prompts are named <c>&lt;server&gt;__&lt;prompt&gt;</c>; resource URIs and URI templates are kept and routed to the
+/// server that listed them (a URI made from a template goes to the server whose template's fixed prefix it has, the longest
+/// such prefix winning). Subscriptions are reads too: <c>resources/subscribe</c> is guarded and audited like a read, and an
+/// update goes only to the sessions that subscribed to that URI, while their token is valid and no kill switch covers them.
 /// </summary>
 public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenValidator tokens, GuardStateCache guardState, CallAuditor auditor, TimeProvider time)
 {
     public const string ResourceReadKind = "resources/read";
     public const string PromptGetKind = "prompts/get";
+    public const string ResourceSubscribeKind = "resources/subscribe";
+    public const string ResourceUnsubscribeKind = "resources/unsubscribe";
 
-    private readonly ConcurrentDictionary<string, string> _serverOfUri = new(StringComparer.Ordinal);
+    /// <summary>Which server listed a resource URI, per tenant (two tenants' registrations of one id may list the same URIs).</summary>
+    private readonly ConcurrentDictionary<(string TenantId, string Uri), string> _serverOfUri = new();
+
+    /// <summary>The fixed prefix of each URI template a server listed, per tenant, so URIs made from it can be routed.</summary>
+    private readonly ConcurrentDictionary<(string TenantId, string Prefix), string> _serverOfTemplatePrefix = new();
+
+    /// <summary>
+    /// Open sessions by id, as the transport runs them: updates are sent on these, because the <see cref="McpServer"/>
+    /// a request handler gets is bound to that request's own response stream.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, McpServer> _sessions = new(StringComparer.Ordinal);
 
     public async ValueTask<ListResourcesResult> ListResourcesAsync(string? endpointServerId, RequestContext<ListResourcesRequestParams> request, CancellationToken cancellationToken)
     {
         var result = new ListResourcesResult();
-        foreach (var (connection, client) in Readable(AgentOf(request), endpointServerId, c => c.ServerCapabilities.Resources is not null))
+        var agent = AgentOf(request);
+        foreach (var (connection, client) in Readable(agent, endpointServerId, c => c.ServerCapabilities.Resources is not null))
         {
             var page = new ListResourcesRequestParams();
             do
@@ -37,7 +53,7 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
                 var listed = await client.ListResourcesAsync(page, cancellationToken);
                 foreach (var resource in listed.Resources)
                 {
-                    _serverOfUri[resource.Uri] = connection.Id;
+                    _serverOfUri[(agent.TenantId, resource.Uri)] = connection.Id;
                     result.Resources.Add(resource);
                 }
 
@@ -52,10 +68,106 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
     public async ValueTask<ReadResourceResult> ReadResourceAsync(string? endpointServerId, RequestContext<ReadResourceRequestParams> request, CancellationToken cancellationToken)
     {
         var uri = request.Params?.Uri ?? throw new McpProtocolException("resources/read needs a uri.", McpErrorCode.InvalidParams);
-        var serverId = endpointServerId ?? (_serverOfUri.TryGetValue(uri, out var owner) ? owner
-            : throw new McpProtocolException($"Unknown resource '{uri}'. List resources first, or read it on /mcp/<server>.", McpErrorCode.ResourceNotFound));
+        var serverId = endpointServerId ?? ServerOf(AgentOf(request).TenantId, uri);
         return await GuardedReadAsync(request, serverId, ResourceReadKind, uri,
-            (client, ct) => client.ReadResourceAsync(new ReadResourceRequestParams { Uri = uri }, ct), cancellationToken);
+            (_, client, ct) => client.ReadResourceAsync(new ReadResourceRequestParams { Uri = uri }, ct), cancellationToken);
+    }
+
+    public async ValueTask<ListResourceTemplatesResult> ListResourceTemplatesAsync(string? endpointServerId, RequestContext<ListResourceTemplatesRequestParams> request,
+        CancellationToken cancellationToken)
+    {
+        var agent = AgentOf(request);
+        var result = new ListResourceTemplatesResult();
+        foreach (var (connection, client) in Readable(agent, endpointServerId, c => c.ServerCapabilities.Resources is not null))
+        {
+            var page = new ListResourceTemplatesRequestParams();
+            do
+            {
+                ListResourceTemplatesResult listed;
+                try
+                {
+                    listed = await client.ListResourceTemplatesAsync(page, cancellationToken);
+                }
+                catch (McpProtocolException ex) when (ex.ErrorCode == McpErrorCode.MethodNotFound)
+                {
+                    break; // A server with resources but no templates.
+                }
+
+                foreach (var template in listed.ResourceTemplates)
+                {
+                    var brace = template.UriTemplate.IndexOf('{', StringComparison.Ordinal);
+                    var prefix = brace < 0 ? template.UriTemplate : template.UriTemplate[..brace];
+                    if (prefix.Length > 0) _serverOfTemplatePrefix[(agent.TenantId, prefix)] = connection.Id;
+                    result.ResourceTemplates.Add(template);
+                }
+
+                page = new ListResourceTemplatesRequestParams { Cursor = listed.NextCursor };
+            }
+            while (page.Cursor is not null);
+        }
+
+        return result;
+    }
+
+    public async ValueTask<EmptyResult> SubscribeAsync(string? endpointServerId, RequestContext<SubscribeRequestParams> request, CancellationToken cancellationToken)
+    {
+        var uri = request.Params?.Uri ?? throw new McpProtocolException("resources/subscribe needs a uri.", McpErrorCode.InvalidParams);
+        var agent = AgentOf(request);
+        var sessionId = request.Server.SessionId ?? throw new McpProtocolException("resources/subscribe needs a stateful session.", McpErrorCode.InvalidRequest);
+        var session = _sessions.GetValueOrDefault(sessionId) ?? request.Server;
+        var serverId = endpointServerId ?? ServerOf(agent.TenantId, uri);
+        var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, sessionId, serverId, uri);
+        return await GuardedReadAsync(request, serverId, ResourceSubscribeKind, uri, async (connection, client, ct) =>
+        {
+            await connection.SubscribeAsync(client, sessionId, session, uri, () => MayRead(agent, identity), ct);
+            return new EmptyResult();
+        }, cancellationToken);
+    }
+
+    /// <summary>Ends the session's own subscription. Never refused (it only stops updates), but audited like the subscription.</summary>
+    public async ValueTask<EmptyResult> UnsubscribeAsync(string? endpointServerId, RequestContext<UnsubscribeRequestParams> request, CancellationToken cancellationToken)
+    {
+        var uri = request.Params?.Uri ?? throw new McpProtocolException("resources/unsubscribe needs a uri.", McpErrorCode.InvalidParams);
+        var agent = AgentOf(request);
+        var started = time.GetTimestamp();
+        var sessionId = request.Server.SessionId ?? "";
+        var connection = upstreams.ServingTenant(agent.TenantId).FirstOrDefault(c => (endpointServerId is null || c.Id == endpointServerId) && c.IsSubscribed(sessionId, uri));
+        if (connection is not null)
+        {
+            await connection.UnsubscribeAsync(sessionId, uri, cancellationToken);
+            var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, connection.Id, uri);
+            await TryAuditAsync(auditor.RecordReadAsync(ResourceUnsubscribeKind, identity, agent.Token.Id, uri, null, "success", time.GetElapsedTime(started).TotalMilliseconds));
+        }
+
+        return new EmptyResult();
+    }
+
+    /// <summary>A session opened: updates for its subscriptions are sent on it.</summary>
+    public void Opened(McpServer session)
+    {
+        if (session.SessionId is { } id) _sessions[id] = session;
+    }
+
+    /// <summary>Drops the subscriptions of a session that closed.</summary>
+    public void Forget(McpServer session)
+    {
+        if (session.SessionId is not { } id) return;
+        _sessions.TryRemove(id, out _);
+        foreach (var connection in upstreams.Connections) connection.Forget(id);
+    }
+
+    private bool MayRead(AgentIdentity agent, CallIdentity identity) =>
+        tokens.StatusOf(agent.Token) == TokenStatus.Valid && guardState.Kills.Match(identity) is null;
+
+    /// <summary>The server that listed a URI for this tenant, or whose template's fixed prefix it has (the longest one).</summary>
+    private string ServerOf(string tenantId, string uri)
+    {
+        if (_serverOfUri.TryGetValue((tenantId, uri), out var owner)) return owner;
+        var byTemplate = _serverOfTemplatePrefix
+            .Where(kv => kv.Key.TenantId == tenantId && uri.StartsWith(kv.Key.Prefix, StringComparison.Ordinal))
+            .MaxBy(kv => kv.Key.Prefix.Length);
+        return byTemplate.Value
+            ?? throw new McpProtocolException($"Unknown resource '{uri}'. List resources (or resource templates) first, or use /mcp/<server>.", McpErrorCode.ResourceNotFound);
     }
 
     public async ValueTask<ListPromptsResult> ListPromptsAsync(string? endpointServerId, RequestContext<ListPromptsRequestParams> request, CancellationToken cancellationToken)
@@ -91,17 +203,16 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
                 : throw new McpProtocolException($"Unknown prompt '{name}'. Prompts on /mcp are named <server>__<prompt>.", McpErrorCode.InvalidParams);
         var arguments = request.Params.Arguments;
         return await GuardedReadAsync(request, serverId, PromptGetKind, own,
-            (client, ct) => client.GetPromptAsync(new GetPromptRequestParams { Name = own, Arguments = arguments }, ct), cancellationToken);
+            (_, client, ct) => client.GetPromptAsync(new GetPromptRequestParams { Name = own, Arguments = arguments }, ct), cancellationToken);
     }
 
     /// <summary>The upstreams this agent may read on this endpoint, running now and offering the feature.</summary>
     private IEnumerable<(UpstreamConnection Connection, McpClient Client)> Readable(AgentIdentity agent, string? endpointServerId, Func<McpClient, bool> offers)
     {
         if (tokens.StatusOf(agent.Token) != TokenStatus.Valid) yield break;
-        foreach (var connection in upstreams.Connections)
+        foreach (var connection in upstreams.ServingTenant(agent.TenantId))
         {
             if (endpointServerId is not null && connection.Id != endpointServerId) continue;
-            if (connection.Definition.TenantId is { } owner && owner != agent.TenantId) continue;
             if (!agent.Grant.Allows(connection.Id, "*", isAction: false)) continue;
             if (guardState.Kills.Match(new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, null, connection.Id, "*")) is not null) continue;
             if (connection.Client is { } client && offers(client)) yield return (connection, client);
@@ -109,12 +220,13 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
     }
 
     private async ValueTask<T> GuardedReadAsync<TParams, T>(RequestContext<TParams> request, string serverId, string kind, string name,
-        Func<McpClient, CancellationToken, ValueTask<T>> read, CancellationToken cancellationToken)
+        Func<UpstreamConnection, McpClient, CancellationToken, ValueTask<T>> read, CancellationToken cancellationToken)
     {
         var agent = AgentOf(request);
         var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, serverId, name);
         var started = time.GetTimestamp();
-        var connection = upstreams.Connections.FirstOrDefault(c => c.Id == serverId && (c.Definition.TenantId is null || c.Definition.TenantId == agent.TenantId))
+        // The tenant's own registration of the id, else the global one; never another tenant's.
+        var connection = upstreams.Resolve(serverId, agent.TenantId)
             ?? throw new McpProtocolException($"Unknown server '{serverId}'.", McpErrorCode.InvalidParams);
 
         string? refusal = null;
@@ -144,7 +256,7 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
 
         try
         {
-            var result = await read(connection.Client!, cancellationToken);
+            var result = await read(connection, connection.Client!, cancellationToken);
             await TryAuditAsync(auditor.RecordReadAsync(kind, identity, agent.Token.Id, name, null, "success", time.GetElapsedTime(started).TotalMilliseconds));
             return result;
         }

@@ -13,7 +13,8 @@ public static class UpstreamServiceCollectionExtensions
     /// credentials, and the hosted service that keeps this silo's connections in line with the registry.
     /// <paramref name="keyRingDirectory"/> persists the key ring on disk (the embedded default); pass null when the
     /// host persists it elsewhere (for example <c>AddDataProtection().AddKeyManagementOptions(o => o.XmlRepository = ...)</c>
-    /// over PostgreSQL), which every silo of the cluster must share.
+    /// over PostgreSQL), which every silo of the cluster must share. <c>ControlPlane:KeyRing:CertificatePath</c> (a .pfx) encrypts
+    /// the keys at rest with that certificate.
     /// </summary>
     public static IServiceCollection AddControlPlaneUpstreams(this IServiceCollection services, IConfiguration configuration, string? keyRingDirectory)
     {
@@ -23,6 +24,13 @@ public static class UpstreamServiceCollectionExtensions
         services.AddOptions<UpstreamOptions>().Bind(section);
 
         var dataProtection = services.AddDataProtection().SetApplicationName("controlplane");
+
+        // Optional at-rest encryption of the key ring itself, whichever store holds it (ops/runbook.md, section 3).
+        if ((configuration.GetSection(KeyRing.KeyRingOptions.SectionName).Get<KeyRing.KeyRingOptions>() ?? new()).LoadCertificate() is { } certificate)
+        {
+            dataProtection.ProtectKeysWithCertificate(certificate);
+        }
+
         if (keyRingDirectory is not null)
         {
             // The keys decrypt every upstream credential: only the service's own user may read them.
@@ -36,6 +44,7 @@ public static class UpstreamServiceCollectionExtensions
         services.TryAddSingleton<UpstreamGateway>();
         services.TryAddSingleton<UpstreamReadGateway>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamGateway>());
+        services.AddSingleton<ControlPlane.Guard.Catalog.IToolServerAvailability>(sp => sp.GetRequiredService<UpstreamGateway>());
         return services;
     }
 }

@@ -22,8 +22,10 @@ internal static class AuditThroughput
         print("| store | records/s | batch p50 ms | batch max ms | client CPU µs/record |");
         print("|---|---|---|---|---|");
 
-        var (sqliteRow, sqlite) = await MeasureAsync("SQLite (WAL, synchronous=FULL)", new SqliteAuditStore(Path.Combine(root, "audit", "audit.db")), records, batchSize);
+        var sqliteStore = new SqliteAuditStore(Path.Combine(root, "audit", "audit.db"));
+        var (sqliteRow, sqlite) = await MeasureAsync("SQLite (WAL, synchronous=FULL)", sqliteStore, records, batchSize);
         print(sqliteRow);
+        var commits = new List<string> { await CommitLatencyAsync("SQLite (WAL, synchronous=FULL)", sqliteStore, 400) };
         double postgres;
 
         var admin = Environment.GetEnvironmentVariable("CONTROLPLANE_TEST_POSTGRES") is { Length: > 0 } configured ? configured : DefaultPostgres;
@@ -40,6 +42,7 @@ internal static class AuditThroughput
             await using var store = new PostgresAuditStore(new NpgsqlConnectionStringBuilder(admin) { Database = name }.ToString());
             (var row, postgres) = await MeasureAsync("PostgreSQL (synchronous_commit=on)", store, records, batchSize);
             print(row);
+            commits.Add(await CommitLatencyAsync("PostgreSQL (synchronous_commit=on)", store, 400));
         }
         finally
         {
@@ -50,7 +53,32 @@ internal static class AuditThroughput
         }
 
         print("");
+        // What one call waits for when it is alone: its record is the whole batch, so this is the durable audit's floor.
+        print("One record per commit, one after another (what a lone call's audit costs)");
+        print("");
+        print("| store | n | p50 ms | p90 ms | p99 ms | max ms |");
+        print("|---|---|---|---|---|---|");
+        foreach (var row in commits) print(row);
+        print("");
         return (sqlite, postgres);
+    }
+
+    private static async Task<string> CommitLatencyAsync(string label, IAuditStore store, int n)
+    {
+        var start = DateTimeOffset.UtcNow;
+        for (var i = 0; i < 50; i++) await store.AppendAsync([Entry(start, i)], CancellationToken.None);
+        var latencies = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            var entry = Entry(start, 1_000_000 + i);
+            var t = Stopwatch.GetTimestamp();
+            await store.AppendAsync([entry], CancellationToken.None);
+            latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+        }
+
+        Array.Sort(latencies);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"| {label} | {n} | {latencies[n / 2]:0.000} | {latencies[(int)(n * 0.9)]:0.000} | {latencies[(int)(n * 0.99)]:0.000} | {latencies[^1]:0.000} |");
     }
 
     private static async Task<(string Row, double Rate)> MeasureAsync(string label, IAuditStore store, int records, int batchSize)

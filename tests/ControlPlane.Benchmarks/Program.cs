@@ -35,6 +35,10 @@ try
     {
         await new Suite(quick, root, Print).RunAsync();
     }
+    else if (mode is "session-heap")
+    {
+        await SessionHeap.RunAsync(Print, root, quick ? 2_000 : 10_000);
+    }
     else if (mode is "audit")
     {
         // Not part of "all": it needs a PostgreSQL server (bash ops/postgres-dev.sh) and no host.

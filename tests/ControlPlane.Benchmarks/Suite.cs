@@ -324,6 +324,9 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         print("");
         print("The SDK keeps at most 10,000 idle sessions by default (`MaxIdleSessionCount`) and prunes the oldest beyond that; 100,000 real HTTP sessions are not attempted.");
         print("");
+        if (SessionHeap.IsAvailable) await SessionHeap.RunAsync(print, Path.Combine(root, "session-heap"), levels[^1]);
+        else print("(Install dotnet-gcdump, `dotnet tool install -g dotnet-gcdump`, to see where an idle session's bytes go.)");
+        print("");
         _targets.Add((Inv($"memory per idle session < 2 KiB: the control plane's own state (registry + session grain), in-process at {(quick ? 10_000 : 100_000):N0}"),
             _controlPlanePerSession is { } own ? Inv($"{own:0} B") : "n/a", _controlPlanePerSession is { } o ? o < 2048 : null));
         _targets.Add((Inv($"memory per idle session < 2 KiB: whole server over real HTTP at {levels[^1]:N0} (SDK session + ours)"),

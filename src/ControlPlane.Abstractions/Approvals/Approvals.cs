@@ -73,9 +73,12 @@ public interface IApprovalGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<ApprovalView?> GetAsync();
 
-    /// <summary>Approves a pending request and mints its confirmation token (returned once, stored hashed).</summary>
+    /// <summary>
+    /// Approves a pending request and mints its confirmation token (returned once, stored hashed). The approval, with
+    /// the approver's optional reason, is made durable in the audit first: if it cannot be, nothing is approved.
+    /// </summary>
     [Alias("Approve")]
-    Task<(ApprovalView View, string Token)> ApproveAsync(string approverId);
+    Task<(ApprovalView View, string Token)> ApproveAsync(string approverId, string? reason = null);
 
     [Alias("Deny")]
     Task<ApprovalView> DenyAsync(string approverId, string reason);

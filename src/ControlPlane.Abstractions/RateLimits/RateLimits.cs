@@ -19,22 +19,47 @@ public sealed record RateLimitSetting(
     public string Key => $"{TenantId}|{Scope}|{Subject ?? "*"}";
 }
 
-[GenerateSerializer, Immutable, Alias("cp.BucketResult")]
-public sealed record BucketResult(
-    [property: Id(0)] bool Allowed,
-    [property: Id(1)] double RetryAfterSeconds);
+/// <summary>The level a bucket counts calls at, inside one tenant.</summary>
+public enum BucketLevel : byte
+{
+    Tenant,
+    Agent,
+    User,
+    Tool,
+}
 
 /// <summary>
-/// One token bucket, owned by one grain so that it is exact across the cluster. Its level is soft state:
-/// after a failover a bucket starts full again, which errs on the side of admitting a burst once.
+/// One bucket a call must take from: its level, whose bucket it is (the agent, user or <c>server/tool</c>; null for
+/// the tenant's own), and its shape as policy has it now, so a changed limit applies on the next call.
 /// </summary>
-[Alias("cp.ITokenBucketGrain")]
-public interface ITokenBucketGrain : IGrainWithStringKey
+[GenerateSerializer, Immutable, Alias("cp.BucketDemand")]
+public readonly record struct BucketDemand(
+    [property: Id(0)] BucketLevel Level,
+    [property: Id(1)] string? Subject,
+    [property: Id(2)] double Capacity,
+    [property: Id(3)] double RefillPerSecond);
+
+/// <summary>
+/// Whether a call may go: when refused, which demand (its index) refused, and the wait after which that bucket
+/// will hold enough again.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("cp.RateDecision")]
+public sealed record RateDecision(
+    [property: Id(0)] bool Allowed,
+    [property: Id(1)] int RefusedDemand,
+    [property: Id(2)] double RetryAfterSeconds)
+{
+    public static readonly RateDecision Admitted = new(true, -1, 0);
+}
+
+/// <summary>
+/// Every token bucket of one tenant, owned by one grain so budgets are exact across the cluster and one call
+/// costs one round trip. A call takes from all its buckets or from none, so nothing has to be handed back.
+/// Levels are soft state: after a failover the buckets start full again, which admits one burst at worst.
+/// </summary>
+[Alias("cp.ITenantRateLimitGrain")]
+public interface ITenantRateLimitGrain : IGrainWithStringKey
 {
     [Alias("Take")]
-    Task<BucketResult> TakeAsync(double weight, double capacity, double refillPerSecond);
-
-    /// <summary>Gives back tokens taken for a call that another bucket then refused.</summary>
-    [Alias("Refund"), OneWay]
-    Task RefundAsync(double weight);
+    Task<RateDecision> TakeAsync([Immutable] BucketDemand[] demands, double weight);
 }

@@ -17,7 +17,16 @@ public sealed record UpstreamServerRegistration(
     [property: Id(7)] string[] HeaderNames,
     [property: Id(8)] string? ProtectedSecrets,
     [property: Id(9)] string RegisteredBy,
-    [property: Id(10)] DateTimeOffset RegisteredAt);
+    [property: Id(10)] DateTimeOffset RegisteredAt)
+{
+    /// <summary>
+    /// What names this registration among those of its id: the id alone for the global one, <c>id@tenant</c> for a
+    /// tenant's own (neither part can hold an '@'). One process, one catalog entry and one circuit per key.
+    /// </summary>
+    public string Key => KeyOf(Id, TenantId);
+
+    public static string KeyOf(string id, string? tenantId) => tenantId is null ? id : id + "@" + tenantId;
+}
 
 /// <summary>Every registration at one version; the version grows with each change so silos can poll cheaply.</summary>
 [GenerateSerializer, Immutable, Alias("cp.UpstreamRegistrySnapshot")]
@@ -31,13 +40,13 @@ public interface IUpstreamRegistryGrain : IGrainWithIntegerKey
 {
     public const long Singleton = 0;
 
-    /// <summary>Adds or replaces a registration. Returns whether it was new.</summary>
+    /// <summary>Adds or replaces the registration of its id for its tenant (or the global one). Returns whether it was new.</summary>
     [Alias("Register")]
     Task<bool> RegisterAsync(UpstreamServerRegistration registration);
 
-    /// <summary>Removes a registration. Returns the removed one, or null if there was none.</summary>
-    [Alias("Remove")]
-    Task<UpstreamServerRegistration?> RemoveAsync(string id);
+    /// <summary>Removes the registration of an id for one tenant, or the global one (<paramref name="tenantId"/> null). Returns the removed one, or null if there was none.</summary>
+    [Alias("RemoveRegistration")]
+    Task<UpstreamServerRegistration?> RemoveAsync(string id, string? tenantId);
 
     [Alias("Get"), AlwaysInterleave]
     Task<UpstreamRegistrySnapshot> GetAsync();

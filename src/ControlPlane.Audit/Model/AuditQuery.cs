@@ -11,6 +11,10 @@ public sealed record AuditQuery
     public string? Tool { get; init; }
     public string? Decision { get; init; }
     public string? Outcome { get; init; }
+
+    /// <summary>An exact kind (<c>operator/token.mint</c>), or a prefix ending in <c>*</c> (<c>operator/*</c>).</summary>
+    public string? Kind { get; init; }
+
     public DateTimeOffset? From { get; init; }
     public DateTimeOffset? To { get; init; }
 

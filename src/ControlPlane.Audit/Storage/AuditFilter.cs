@@ -59,7 +59,23 @@ internal static class AuditFilter
         Equal(command, conditions, "tool", query.Tool);
         Equal(command, conditions, "decision", query.Decision);
         Equal(command, conditions, "outcome", query.Outcome);
-        if (!query.IncludeIntents)
+        if (query.Kind is { } kind)
+        {
+            if (kind.EndsWith('*'))
+            {
+                // A prefix: LIKE with its own wildcards escaped, so "operator/*" cannot match "operatorX" via '_' or '%'.
+                conditions.Add(@"kind LIKE @kind ESCAPE '\'");
+                Add(command, "@kind", kind[..^1].Replace(@"\", @"\\", StringComparison.Ordinal)
+                    .Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%");
+            }
+            else
+            {
+                conditions.Add("kind = @kind");
+                Add(command, "@kind", kind);
+            }
+        }
+
+        if (!query.IncludeIntents && query.Kind != IntentKind)
         {
             conditions.Add("kind <> @intent_kind");
             Add(command, "@intent_kind", IntentKind);

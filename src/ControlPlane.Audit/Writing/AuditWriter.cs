@@ -17,18 +17,24 @@ public sealed class AuditUnavailableException(string message, Exception? inner =
 /// </summary>
 public sealed partial class AuditWriter : BackgroundService
 {
+    /// <summary>How long an owed record is retried, every <see cref="OwedRecordRetryDelay"/>, after the store refused it.</summary>
+    private const int OwedRecordAttempts = 90;
+    private static readonly TimeSpan OwedRecordRetryDelay = TimeSpan.FromSeconds(2);
+
     private readonly IAuditStore _store;
     private readonly ILogger<AuditWriter> _logger;
+    private readonly TimeProvider _time;
     private readonly int _maxBatch;
     private readonly Channel<Pending> _queue;
     private long _written;
     private long _failedBatches;
     private volatile bool _healthy = true;
 
-    public AuditWriter(IAuditStore store, IOptions<AuditOptions> options, ILogger<AuditWriter> logger)
+    public AuditWriter(IAuditStore store, IOptions<AuditOptions> options, ILogger<AuditWriter> logger, TimeProvider? time = null)
     {
         _store = store;
         _logger = logger;
+        _time = time ?? TimeProvider.System;
         _maxBatch = Math.Max(1, options.Value.MaxBatch);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, options.Value.QueueCapacity))
         {
@@ -63,6 +69,33 @@ public sealed partial class AuditWriter : BackgroundService
 
         // The caller may stop waiting, but the record still gets written: it describes something that happened.
         return cancellationToken.CanBeCanceled ? pending.Completion.Task.WaitAsync(cancellationToken) : pending.Completion.Task;
+    }
+
+    /// <summary>
+    /// The record of something that already happened (an action ran, a kill switch was set) must not be dropped
+    /// because the store blinked: call this after <see cref="AppendAsync"/> failed, and the record is retried in
+    /// the background until the store takes records again (about three minutes), then logged as lost.
+    /// </summary>
+    public void AppendWhenPossible(AuditEntry entry) => _ = AppendWhenPossibleAsync(entry);
+
+    private async Task AppendWhenPossibleAsync(AuditEntry entry)
+    {
+        LogRecordOwed(_logger, entry.Id, entry.Kind);
+        for (var attempt = 1; attempt <= OwedRecordAttempts; attempt++)
+        {
+            await Task.Delay(OwedRecordRetryDelay, _time);
+            try
+            {
+                await AppendAsync(entry);
+                LogOwedRecordWritten(_logger, entry.Id, attempt);
+                return;
+            }
+            catch (AuditUnavailableException)
+            {
+            }
+        }
+
+        LogOwedRecordLost(_logger, entry.Id, entry.Kind);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -132,6 +165,15 @@ public sealed partial class AuditWriter : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} audit records failed; their calls are refused or reported as unaudited.")]
     private static partial void LogWriteFailed(ILogger logger, Exception ex, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Audit record {RecordId} ({Kind}) could not be written; it is retried until the audit store accepts it.")]
+    private static partial void LogRecordOwed(ILogger logger, string recordId, string kind);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The owed audit record {RecordId} was written (attempt {Attempt}).")]
+    private static partial void LogOwedRecordWritten(ILogger logger, string recordId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Audit record {RecordId} ({Kind}) could not be written after retrying; it is lost.")]
+    private static partial void LogOwedRecordLost(ILogger logger, string recordId, string kind);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The audit store accepts records again.")]
     private static partial void LogRecovered(ILogger logger);

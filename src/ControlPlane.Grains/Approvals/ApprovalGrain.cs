@@ -46,7 +46,7 @@ public sealed class ApprovalGrain(
         return View();
     }
 
-    public async Task<(ApprovalView View, string Token)> ApproveAsync(string approverId)
+    public async Task<(ApprovalView View, string Token)> ApproveAsync(string approverId, string? reason = null)
     {
         var request = state.State.Request ?? throw new KeyNotFoundException("No such approval.");
         await ExpireIfDueAsync();
@@ -62,8 +62,22 @@ public sealed class ApprovalGrain(
         state.State.DecidedAt = now;
         state.State.TokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
         state.State.TokenExpiresAt = now + request.TokenLifetime;
+        state.State.Reason = reason;
+
+        // Approving lets an action run: on record first (fail closed), like every permissive operator action.
+        try
+        {
+            await AuditAsync("approval/approved", "allowed", "success", approverId,
+                $"approved by {approverId}{(reason is null ? "" : ": " + reason)}; token valid until {state.State.TokenExpiresAt:O}");
+        }
+        catch
+        {
+            (state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.TokenHash, state.State.TokenExpiresAt, state.State.Reason) =
+                (ApprovalStatus.Pending, null, null, null, null, null);
+            throw;
+        }
+
         await state.WriteOrRetireAsync(this);
-        await AuditAsync("approval/approved", "allowed", "success", approverId, $"approved by {approverId}; token valid until {state.State.TokenExpiresAt:O}");
         return (View(), $"cpc_{request.Id}_{secret}");
     }
 
@@ -81,7 +95,18 @@ public sealed class ApprovalGrain(
         state.State.DecidedAt = time.GetUtcNow();
         state.State.Reason = reason;
         await state.WriteOrRetireAsync(this);
-        await AuditAsync("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
+
+        // Denying is protective: it stands even while the audit store is down, and its record is retried off the grain.
+        try
+        {
+            await AuditAsync("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
+        }
+        catch (AuditUnavailableException)
+        {
+            var owed = Entry("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
+            _ = Task.Run(() => audit.AppendWhenPossible(owed));
+        }
+
         return View();
     }
 
@@ -124,7 +149,10 @@ public sealed class ApprovalGrain(
         state.State.Status = ApprovalStatus.Consumed;
         state.State.ConsumedAt = time.GetUtcNow();
         await state.WriteOrRetireAsync(this);
-        await AuditAsync("approval/consumed", "allowed", "success", request.AgentId, $"consumed in session {call.SessionId}");
+
+        // No record of its own: the call's intent record, made durable before the action runs, names this approval
+        // (confirmationId) with the session and agent that used it. A second durable write here would sit on every
+        // confirmed action's critical path and say the same thing.
         return new(RedeemOutcome.Accepted, "Approved by " + state.State.DecidedBy);
     }
 
@@ -149,10 +177,13 @@ public sealed class ApprovalGrain(
         state.State.Request!, state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason,
         state.State.TokenExpiresAt, state.State.ConsumedAt);
 
-    private Task AuditAsync(string kind, string decision, string outcome, string? actor, string? detail)
+    private Task AuditAsync(string kind, string decision, string outcome, string? actor, string? detail) =>
+        audit.AppendAsync(Entry(kind, decision, outcome, actor, detail));
+
+    private AuditEntry Entry(string kind, string decision, string outcome, string? actor, string? detail)
     {
         var request = state.State.Request!;
-        return audit.AppendAsync(new AuditEntry
+        return new AuditEntry
         {
             Id = Guid.CreateVersion7().ToString("N"),
             Timestamp = time.GetUtcNow(),
@@ -170,7 +201,7 @@ public sealed class ApprovalGrain(
             Outcome = outcome,
             ConfirmationId = request.Id,
             Detail = actor is null ? detail : $"{detail ?? kind} (by {actor})",
-        });
+        };
     }
 }
 

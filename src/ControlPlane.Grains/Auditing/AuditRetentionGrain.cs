@@ -31,27 +31,30 @@ public sealed partial class AuditRetentionGrain(
     {
         var results = new List<RetentionResult>();
         var now = time.GetUtcNow();
-        foreach (var tenant in await GrainFactory.GetGrain<ITenantDirectoryGrain>(ITenantDirectoryGrain.Singleton).ListAsync())
+        // The cluster chain (operator actions that reach every tenant) keeps the deployment default.
+        var chains = (await GrainFactory.GetGrain<ITenantDirectoryGrain>(ITenantDirectoryGrain.Singleton).ListAsync()).Select(t => t.Id).Append(AuditTenants.Cluster);
+        foreach (var tenantId in chains)
         {
-            var days = await GrainFactory.GetGrain<ITenantGrain>(tenant.Id).GetAuditRetentionAsync() ?? options.Value.RetentionDays;
+            var days = tenantId == AuditTenants.Cluster ? options.Value.RetentionDays
+                : await GrainFactory.GetGrain<ITenantGrain>(tenantId).GetAuditRetentionAsync() ?? options.Value.RetentionDays;
             var before = now - TimeSpan.FromDays(days);
-            var purged = await store.PurgeAsync(tenant.Id, before, CancellationToken.None);
+            var purged = await store.PurgeAsync(tenantId, before, CancellationToken.None);
             if (purged > 0)
             {
                 await writer.AppendAsync(new AuditEntry
                 {
                     Id = Guid.CreateVersion7().ToString("N"),
                     Timestamp = now,
-                    TenantId = tenant.Id,
+                    TenantId = tenantId,
                     Kind = "retention/purge",
                     Decision = "allowed",
                     Outcome = "success",
                     Detail = $"Purged {purged} records older than {before:O} ({days}-day retention).",
                 });
-                LogPurged(logger, purged, tenant.Id, days);
+                LogPurged(logger, purged, tenantId, days);
             }
 
-            results.Add(new RetentionResult(tenant.Id, days, before, purged));
+            results.Add(new RetentionResult(tenantId, days, before, purged));
         }
 
         return [.. results];

@@ -9,7 +9,6 @@ using ControlPlane.Audit.Writing;
 using ControlPlane.Guard.Pipeline;
 using ControlPlane.Guard.Pipeline.Steps;
 using ControlPlane.Guard.State;
-using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 
@@ -19,12 +18,8 @@ namespace ControlPlane.Guard.Auditing;
 /// Turns guarded calls into audit records: arguments redacted and keyed-hashed once per call, never a
 /// secret or the confirmation token, and each record awaited until it is durable.
 /// </summary>
-public sealed partial class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentHasher hasher, ISiloIdentity silo, TimeProvider time, ILogger<CallAuditor> logger)
+public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentHasher hasher, ISiloIdentity silo, TimeProvider time)
 {
-    /// <summary>How long the record of an action that ran is retried, every <see cref="OwedRecordRetryDelay"/>, after the store refused it.</summary>
-    private const int OwedRecordAttempts = 90;
-    private static readonly TimeSpan OwedRecordRetryDelay = TimeSpan.FromSeconds(2);
-
     public const string CallKind = "tools/call";
     public const string IntentKind = "tools/call:intent";
     public const string ListKind = "tools/list";
@@ -35,7 +30,7 @@ public sealed partial class CallAuditor(AuditWriter writer, Redactor redactor, A
     public CallAudit Begin(GuardCall call)
     {
         var arguments = WithoutConfirmation(call.Arguments);
-        var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
+        var toolKey = call.Tool.Key;
         call.ArgumentsHash ??= hasher.Hash(arguments);
         var entry = new AuditEntry
         {
@@ -105,38 +100,9 @@ public sealed partial class CallAuditor(AuditWriter writer, Redactor redactor, A
 
     /// <summary>
     /// The record of something that already happened (an action ran) must not be dropped because the store blinked:
-    /// it is written in the background as soon as the store takes records again (its durable intent covers the gap).
+    /// the writer retries it in the background as soon as the store takes records again (its durable intent covers the gap).
     /// </summary>
-    internal void AppendWhenPossible(AuditEntry entry) => _ = AppendWhenPossibleAsync(entry);
-
-    private async Task AppendWhenPossibleAsync(AuditEntry entry)
-    {
-        LogRecordOwed(logger, entry.Id);
-        for (var attempt = 1; attempt <= OwedRecordAttempts; attempt++)
-        {
-            await Task.Delay(OwedRecordRetryDelay, time);
-            try
-            {
-                await writer.AppendAsync(entry);
-                LogOwedRecordWritten(logger, entry.Id, attempt);
-                return;
-            }
-            catch (AuditUnavailableException)
-            {
-            }
-        }
-
-        LogOwedRecordLost(logger, entry.Id);
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The result record of action call {CallId} could not be written; it is retried until the audit store accepts it.")]
-    private static partial void LogRecordOwed(ILogger logger, string callId);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "The owed result record of action call {CallId} was written (attempt {Attempt}).")]
-    private static partial void LogOwedRecordWritten(ILogger logger, string callId, int attempt);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "The result record of action call {CallId} could not be written after retrying; only its intent record is in the audit.")]
-    private static partial void LogOwedRecordLost(ILogger logger, string callId);
+    internal void AppendWhenPossible(AuditEntry entry) => writer.AppendWhenPossible(entry);
 
     internal double ElapsedMs(long started) => time.GetElapsedTime(started).TotalMilliseconds;
 

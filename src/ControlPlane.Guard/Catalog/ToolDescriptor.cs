@@ -21,6 +21,7 @@ public sealed class ToolDescriptor
     {
         ServerId = serverId;
         ToolName = tool.Name;
+        Key = serverId + "/" + tool.Name;
         PublicName = publicName;
         Classification = classification;
         Invoker = invoker;
@@ -45,6 +46,9 @@ public sealed class ToolDescriptor
 
     /// <summary>The tool's own name on its server.</summary>
     public string ToolName { get; }
+
+    /// <summary><c>serverId/toolName</c>: how policy, weights and redaction rules name this tool (built once, not per call).</summary>
+    public string Key { get; }
 
     /// <summary>The name clients see on the aggregate <c>/mcp</c> endpoint.</summary>
     public string PublicName { get; }

@@ -62,10 +62,18 @@ public sealed class DownstreamProtection(IOptions<DownstreamOptions> options, Ti
     /// <summary>Each server's circuit as its breaker last reported it (servers not called yet are absent), for metrics.</summary>
     public IEnumerable<KeyValuePair<string, CircuitState>> Circuits => _circuits;
 
-    public async ValueTask<CallToolResult> ExecuteAsync(string serverId, Func<CancellationToken, ValueTask<CallToolResult>> call, CancellationToken cancellationToken)
+    public ValueTask<CallToolResult> ExecuteAsync(string serverId, Func<CancellationToken, ValueTask<CallToolResult>> call, CancellationToken cancellationToken) =>
+        ExecuteAsync(serverId, null, call, cancellationToken);
+
+    /// <summary>
+    /// Runs a call under the limits of its server. A tenant's own registration of a server (another process, another
+    /// credential) has a circuit of its own, keyed <c>server@tenant</c>, so its failures never open the global one's.
+    /// </summary>
+    public async ValueTask<CallToolResult> ExecuteAsync(string serverId, string? registrationTenantId, Func<CancellationToken, ValueTask<CallToolResult>> call, CancellationToken cancellationToken)
     {
-        var (pipeline, limits) = _pipelines.GetOrAdd(serverId, Build);
-        _circuits.TryAdd(serverId, CircuitState.Closed);
+        var circuit = registrationTenantId is null ? serverId : serverId + "@" + registrationTenantId;
+        var (pipeline, limits) = _pipelines.GetOrAdd(circuit, static (key, state) => state.Self.Build(key, state.ServerId), (Self: this, ServerId: serverId));
+        _circuits.TryAdd(circuit, CircuitState.Closed);
         try
         {
             return await pipeline.ExecuteAsync(static async (call, ct) => await call(ct), call, cancellationToken);
@@ -84,7 +92,7 @@ public sealed class DownstreamProtection(IOptions<DownstreamOptions> options, Ti
         }
     }
 
-    private (ResiliencePipeline<CallToolResult>, DownstreamLimits) Build(string serverId)
+    private (ResiliencePipeline<CallToolResult>, DownstreamLimits) Build(string circuit, string serverId)
     {
         var limits = options.Value.Servers.TryGetValue(serverId, out var own) ? own : options.Value.Defaults;
         var pipeline = new ResiliencePipelineBuilder<CallToolResult> { TimeProvider = time }
@@ -97,9 +105,9 @@ public sealed class DownstreamProtection(IOptions<DownstreamOptions> options, Ti
                 BreakDuration = limits.BreakDuration,
                 // A cancelled call (client or kill switch) says nothing about the downstream's health.
                 ShouldHandle = new PredicateBuilder<CallToolResult>().Handle<Exception>(static ex => ex is not OperationCanceledException || ex is TimeoutRejectedException),
-                OnOpened = _ => Track(serverId, CircuitState.Open),
-                OnClosed = _ => Track(serverId, CircuitState.Closed),
-                OnHalfOpened = _ => Track(serverId, CircuitState.HalfOpen),
+                OnOpened = _ => Track(circuit, CircuitState.Open),
+                OnClosed = _ => Track(circuit, CircuitState.Closed),
+                OnHalfOpened = _ => Track(circuit, CircuitState.HalfOpen),
             })
             .AddTimeout(limits.Timeout)
             .Build();

@@ -31,6 +31,7 @@ public sealed partial class GuardedToolGateway(
     Limits.DownstreamProtection downstream,
     GuardMetrics metrics,
     IOptions<AuditOptions> auditOptions,
+    IEnumerable<IToolServerAvailability> availability,
     ILogger<GuardedToolGateway> logger)
 {
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
@@ -46,9 +47,8 @@ public sealed partial class GuardedToolGateway(
         // An agent sees exactly what it could call: tools its scopes cover, and action tools only where
         // the server is read-write for its tenant (read-only first).
         var policy = guardState.Policy;
-        foreach (var tool in catalog.ForEndpoint(endpointServerId))
+        foreach (var tool in catalog.ForEndpoint(endpointServerId, agent.TenantId))
         {
-            if (!tool.IsVisibleTo(agent.TenantId)) continue;
             var isAction = policy.IsAction(tool, agent.TenantId);
             if (!agent.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) continue;
             if (isAction && !policy.IsReadWrite(agent.TenantId, tool.ServerId)) continue;
@@ -68,9 +68,13 @@ public sealed partial class GuardedToolGateway(
     {
         var agent = AgentOf(request);
         var name = request.Params?.Name ?? throw new McpProtocolException("tools/call needs a tool name.", McpErrorCode.InvalidParams);
-        // A tool of an upstream registered for another tenant does not exist for this one.
-        var tool = (catalog.Find(endpointServerId, name) is { } found && found.IsVisibleTo(agent.TenantId) ? found : null)
-            ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
+        // The tenant's view: its own registration of a server in place of the global one, another tenant's never.
+        var tool = catalog.Find(endpointServerId, name, agent.TenantId);
+        if (tool is null)
+        {
+            return NotListedYet(endpointServerId, name, agent.TenantId)?.ToCallToolResult()
+                ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
+        }
 
         await EnsureSessionAsync(request, agent, cancellationToken);
 
@@ -136,7 +140,7 @@ public sealed partial class GuardedToolGateway(
                 if (flight.KilledBy is not null) throw new OperationCanceledException(flight.Token);
                 using (GuardTelemetry.Source.StartActivity("tool " + tool.ServerId))
                 {
-                    result = await downstream.ExecuteAsync(tool.ServerId, ct => tool.Invoker(request, ct), flight.Token);
+                    result = await downstream.ExecuteAsync(tool.ServerId, tool.TenantId, ct => tool.Invoker(request, ct), flight.Token);
                 }
             }
             catch (Limits.DownstreamUnavailableException ex)
@@ -184,6 +188,23 @@ public sealed partial class GuardedToolGateway(
 
         span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
         return AuditUnavailable("The result was withheld because its audit record could not be made durable.");
+    }
+
+    /// <summary>
+    /// A call to a server this tenant is served that has listed no tools yet (an upstream starting, or queued for a
+    /// process slot) is refused as unavailable, with the reason, rather than failing as an unknown tool.
+    /// </summary>
+    private Refusal? NotListedYet(string? endpointServerId, string name, string tenantId)
+    {
+        var separator = name.IndexOf(ToolCatalog.Separator, StringComparison.Ordinal);
+        var serverId = endpointServerId ?? (separator > 0 ? name[..separator] : null);
+        if (serverId is null || !catalog.Serves(serverId, tenantId) || catalog.ForEndpoint(serverId, tenantId).Any()) return null;
+
+        var why = availability.Select(a => a.WhyUnavailable(serverId, tenantId)).FirstOrDefault(w => w is not null) ?? "it has not listed its tools yet";
+        return new Refusal(RefusalCodes.UpstreamUnavailable, $"Tool server '{serverId}' is unavailable: {why}. Retry later; do not hammer it.")
+        {
+            RetryAfterSeconds = 5,
+        };
     }
 
     private static CallToolResult AuditUnavailable(string what) => new Refusal(

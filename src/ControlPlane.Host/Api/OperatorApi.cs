@@ -1,6 +1,8 @@
 using ControlPlane.Host.Operations;
 using ControlPlane.Host.Security;
 using ControlPlane.KillSwitches;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
 
 namespace ControlPlane.Host.Api;
 
@@ -93,9 +95,10 @@ internal static class OperatorApi
         var approvals = api.MapGroup("/approvals");
         approvals.MapGet("", async (string? status, string? tenantId, HttpContext http, ApprovalService service) =>
             new ItemsResponse<ApprovalResponse>([.. (await service.ListAsync(http.User.Operator(), status, tenantId)).Select(ApprovalResponse.From)]));
-        approvals.MapPost("/{id}/approve", async (string id, HttpContext http, ApprovalService service) =>
+        // The body is optional: a bare POST approves, as it always has; {"reason"} adds why.
+        approvals.MapPost("/{id}/approve", async (string id, HttpContext http, ApprovalService service, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] ReasonRequest? body) =>
         {
-            var (view, token) = await service.ApproveAsync(http.User.Operator(), id);
+            var (view, token) = await service.ApproveAsync(http.User.Operator(), id, body?.Reason);
             return new { id, confirmationToken = token, expiresAt = view.TokenExpiresAt, approvedBy = view.DecidedBy };
         });
         approvals.MapPost("/{id}/deny", async (string id, ReasonRequest body, HttpContext http, ApprovalService service) =>
@@ -133,6 +136,15 @@ internal sealed class OperatorApiExceptionFilter : IEndpointFilter
         catch (ConflictException ex)
         {
             return Results.Problem(ex.Message, statusCode: StatusCodes.Status409Conflict, title: "Conflict");
+        }
+        catch (Exception ex) when (OperatorAuditor.IsAuditFailure(ex))
+        {
+            // A permissive action whose record could not be made durable was not applied: fail closed, retry later.
+            context.HttpContext.Response.Headers.RetryAfter = "5";
+            return Results.Problem(
+                "The audit trail could not record this action, so it was not applied. Retry shortly; protective actions (kill switches, revocations, read-only) still work.",
+                statusCode: StatusCodes.Status503ServiceUnavailable, title: "Audit unavailable",
+                extensions: new Dictionary<string, object?> { ["code"] = ControlPlane.Refusals.RefusalCodes.AuditUnavailable });
         }
     }
 }

@@ -3,7 +3,10 @@ using ControlPlane.Host.Security;
 
 namespace ControlPlane.Host.Api;
 
-/// <summary>Upstream MCP servers: register, list (never their secrets), remove.</summary>
+/// <summary>
+/// Upstream MCP servers: register, list (never their secrets), remove. An id may carry a global registration and
+/// one per tenant; <c>DELETE /servers/{id}?tenantId=</c> names a tenant's, without it the global (or the only) one.
+/// </summary>
 internal static class UpstreamServerApi
 {
     public static RouteGroupBuilder MapUpstreamServerApi(this RouteGroupBuilder api)
@@ -13,12 +16,12 @@ internal static class UpstreamServerApi
         {
             var (view, created) = await service.RegisterAsync(http.User.Operator(), body.Id?.Trim(), Blank(body.TenantId), body.Transport?.Trim(),
                 Blank(body.Command), body.Args, Blank(body.Url), body.Env, body.Headers, http.RequestAborted);
-            return created ? Results.Created($"/api/v1/servers/{view.Id}", view) : Results.Ok(view);
+            return created ? Results.Created($"/api/v1/servers/{view.Id}{(view.TenantId is null ? "" : "?tenantId=" + view.TenantId)}", view) : Results.Ok(view);
         });
         servers.MapGet("", async (HttpContext http, UpstreamServerService service) =>
             new ItemsResponse<Upstreams.UpstreamView>(await service.ListAsync(http.User.Operator())));
-        servers.MapDelete("/{id}", async (string id, HttpContext http, UpstreamServerService service) =>
-            await service.RemoveAsync(http.User.Operator(), id, http.RequestAborted));
+        servers.MapDelete("/{id}", async (string id, string? tenantId, HttpContext http, UpstreamServerService service) =>
+            await service.RemoveAsync(http.User.Operator(), id, Blank(tenantId), http.RequestAborted));
         return servers;
     }
 

@@ -4,40 +4,20 @@ using Microsoft.Extensions.Options;
 namespace ControlPlane.Host.Drills;
 
 /// <summary>Makes sure the drill reminder matches configuration once the silo is up (registered, updated or removed).</summary>
-internal sealed partial class DrillScheduling(
+internal sealed class DrillScheduling(
     IGrainFactory grains,
     IHostApplicationLifetime lifetime,
     IOptions<DrillOptions> options,
-    ILogger<DrillScheduling> logger) : BackgroundService
+    ILogger<DrillScheduling> logger) : Hosting.ReminderRegistration(lifetime, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string What => "kill-switch drills";
+
+    protected override Task RegisterAsync()
     {
-        var started = new TaskCompletionSource();
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        {
-            await started.Task.WaitAsync(stoppingToken);
-        }
-
         var settings = options.Value;
-        for (var attempt = 1; !stoppingToken.IsCancellationRequested; attempt++)
-        {
-            try
-            {
-                var scheduler = grains.GetGrain<IDrillSchedulerGrain>(IDrillSchedulerGrain.Singleton);
-                if (settings.Interval > TimeSpan.Zero) await scheduler.EnsureScheduledAsync(settings.Interval, settings.FirstRunDelay);
-                else await scheduler.UnscheduleAsync();
-                return;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                if (attempt % 10 == 1) LogScheduleFailed(logger, ex, attempt);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
-            }
-        }
+        var scheduler = grains.GetGrain<IDrillSchedulerGrain>(IDrillSchedulerGrain.Singleton);
+        return settings.Interval > TimeSpan.Zero ? scheduler.EnsureScheduledAsync(settings.Interval, settings.FirstRunDelay) : scheduler.UnscheduleAsync();
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not schedule kill-switch drills yet (attempt {Attempt}); retrying.")]
-    private static partial void LogScheduleFailed(ILogger logger, Exception ex, int attempt);
 }
 
 internal static class DrillServiceCollectionExtensions

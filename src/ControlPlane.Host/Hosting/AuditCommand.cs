@@ -22,9 +22,9 @@ internal static class AuditCommand
         var rest = args[1..];
         var tenantAt = Array.IndexOf(rest, "--tenant");
         var tenant = tenantAt >= 0 && tenantAt + 1 < rest.Length ? rest[tenantAt + 1] : null;
-        if (!Identifiers.IsValidTenantId(tenant))
+        if (!Identifiers.IsValidTenantId(tenant) && tenant != ControlPlane.Audit.Model.AuditTenants.Cluster)
         {
-            await Console.Error.WriteLineAsync("audit verify needs --tenant <tenantId>.");
+            await Console.Error.WriteLineAsync("audit verify needs --tenant <tenantId> (or _cluster, the chain of cluster-wide operator actions).");
             return 2;
         }
 

@@ -89,6 +89,7 @@ public static class ControlPlaneHostingExtensions
 
         builder.Services.AddGuardedMcp();
 
+        builder.Services.AddSingleton<OperatorAuditor>();
         builder.Services.AddSingleton<KillSwitchService>();
         builder.Services.AddSingleton<TenantService>();
         builder.Services.AddSingleton<TokenService>();

@@ -37,12 +37,16 @@ internal static class McpEndpointExtensions
                     session.Handlers.ListToolsHandler = (request, ct) => gateway.ListToolsAsync(endpoint, request, ct);
                     session.Handlers.CallToolHandler = (request, ct) => gateway.CallToolAsync(endpoint, request, ct);
 
-                    // Upstream resources and prompts, as guarded and audited reads.
+                    // Upstream resources, resource templates, subscriptions and prompts, as guarded and audited reads.
                     var reads = http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>();
                     session.Capabilities.Resources ??= new ResourcesCapability();
+                    session.Capabilities.Resources.Subscribe = true;
                     session.Capabilities.Prompts ??= new PromptsCapability();
                     session.Handlers.ListResourcesHandler = (request, ct) => reads.ListResourcesAsync(endpoint, request, ct);
                     session.Handlers.ReadResourceHandler = (request, ct) => reads.ReadResourceAsync(endpoint, request, ct);
+                    session.Handlers.ListResourceTemplatesHandler = (request, ct) => reads.ListResourceTemplatesAsync(endpoint, request, ct);
+                    session.Handlers.SubscribeToResourcesHandler = (request, ct) => reads.SubscribeAsync(endpoint, request, ct);
+                    session.Handlers.UnsubscribeFromResourcesHandler = (request, ct) => reads.UnsubscribeAsync(endpoint, request, ct);
                     session.Handlers.ListPromptsHandler = (request, ct) => reads.ListPromptsAsync(endpoint, request, ct);
                     session.Handlers.GetPromptHandler = (request, ct) => reads.GetPromptAsync(endpoint, request, ct);
                     return Task.CompletedTask;
@@ -52,6 +56,7 @@ internal static class McpEndpointExtensions
                 {
                     var notifier = http.RequestServices.GetRequiredService<ToolListChangeNotifier>();
                     notifier.Opened(server, http.GetRouteValue(ServerIdRouteValue) as string);
+                    http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>().Opened(server);
                     try
                     {
                         await server.RunAsync(ct);
@@ -59,6 +64,7 @@ internal static class McpEndpointExtensions
                     finally
                     {
                         notifier.Closed(server);
+                        http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>().Forget(server);
                         if (server.SessionId is { } id) http.RequestServices.GetRequiredService<SessionRegistry>().Forget(id);
                     }
                 };

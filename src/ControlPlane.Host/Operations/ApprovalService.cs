@@ -35,8 +35,10 @@ internal sealed class ApprovalService(IGrainFactory grains, TenantService tenant
         return [.. views.OrderBy(v => v.Request.RequestedAt)];
     }
 
-    public async Task<(ApprovalView View, string Token)> ApproveAsync(OperatorAccount by, string approvalId)
+    public async Task<(ApprovalView View, string Token)> ApproveAsync(OperatorAccount by, string approvalId, string? reason = null)
     {
+        reason = string.IsNullOrWhiteSpace(reason) ? null : reason.Trim();
+        new RequestValidator().Check(reason is null || reason.Length <= 500, "reason", "Keep the reason under 500 characters.").ThrowIfInvalid();
         var grain = await VisibleAsync(by, approvalId);
         var view = (await grain.GetAsync())!;
         if (view.Request.UserId is { } subject && string.Equals(subject, by.Id, StringComparison.Ordinal))
@@ -46,7 +48,7 @@ internal sealed class ApprovalService(IGrainFactory grains, TenantService tenant
 
         try
         {
-            var approved = await grain.ApproveAsync(by.Id);
+            var approved = await grain.ApproveAsync(by.Id, reason);
             await grains.GetGrain<IApprovalIndexGrain>(view.Request.TenantId).RemoveAsync(approvalId);
             return approved;
         }

@@ -29,6 +29,9 @@ internal sealed class AuditService(IAuditStore store, TenantService tenants)
         }
 
         var tenantId = Text("tenantId");
+        var kind = Text("kind");
+        check.Check(kind is null || (kind.Length <= 100 && (kind.IndexOf('*') == -1 || kind.IndexOf('*') == kind.Length - 1)), "kind",
+            "An exact kind such as operator/token.mint, or a prefix ending in * such as operator/*.");
         var decision = Text("decision");
         var outcome = Text("outcome");
         var limitText = Text("limit");
@@ -44,11 +47,12 @@ internal sealed class AuditService(IAuditStore store, TenantService tenants)
         IReadOnlyList<string>? tenantIds = null;
         if (tenantId is not null)
         {
-            await tenants.GetVisibleAsync(by, tenantId);
+            await RequireVisibleChainAsync(by, tenantId);
             tenantIds = [tenantId];
         }
         else if (!by.SeesAllTenants)
         {
+            // Never the cluster chain: it is not one of the operator's tenants.
             tenantIds = by.Tenants;
         }
 
@@ -61,6 +65,7 @@ internal sealed class AuditService(IAuditStore store, TenantService tenants)
             Tool = Text("tool"),
             Decision = decision,
             Outcome = outcome,
+            Kind = kind,
             From = from,
             To = to,
             Cursor = cursor,
@@ -87,7 +92,17 @@ internal sealed class AuditService(IAuditStore store, TenantService tenants)
     {
         by.RequireRole(OperatorRoles.Auditor);
         if (string.IsNullOrWhiteSpace(tenantId)) throw InvalidRequestException.For("tenantId", "Name the tenant whose chain to verify.");
-        await tenants.GetVisibleAsync(by, tenantId);
+        await RequireVisibleChainAsync(by, tenantId);
         return await store.VerifyAsync(tenantId, cancellationToken);
+    }
+
+    /// <summary>
+    /// A tenant's chain, or the cluster chain of actions that reach every tenant: that one only for operators who see
+    /// all tenants (a tenant-limited operator gets the same 403 as for any tenant not its own).
+    /// </summary>
+    private async Task RequireVisibleChainAsync(OperatorAccount by, string tenantId)
+    {
+        if (tenantId == AuditTenants.Cluster) by.RequireAllTenants("The cluster audit chain");
+        else await tenants.GetVisibleAsync(by, tenantId);
     }
 }

@@ -6,7 +6,7 @@ using ControlPlane.Sessions;
 namespace ControlPlane.Host.Operations;
 
 /// <summary>Sets, lists and clears kill switches on behalf of an operator. Used by the REST API and the console.</summary>
-internal sealed class KillSwitchService(IGrainFactory grains)
+internal sealed class KillSwitchService(IGrainFactory grains, OperatorAuditor auditor)
 {
     private IGuardStateGrain Owner => grains.GetGrain<IGuardStateGrain>(IGuardStateGrain.Singleton);
 
@@ -20,8 +20,10 @@ internal sealed class KillSwitchService(IGrainFactory grains)
         check.Check(reason is null || reason.Length <= 500, "reason", "Keep the reason under 500 characters.");
         check.ThrowIfInvalid();
 
-        await AuthorizeTargetAsync(by, target);
-        return await Owner.SetKillSwitchAsync(target, reason!.Trim(), by.Id);
+        var tenantId = await AuthorizeTargetAsync(by, target);
+        // Protective: the switch is set even while the audit store is down; its record follows.
+        return await auditor.ProtectiveAsync(by, () => Owner.SetKillSwitchAsync(target, reason!.Trim(), by.Id),
+            change => change.Created ? Describe("kill-switch.set", change.Switch, tenantId, change.Switch.Reason) : null);
     }
 
     public async Task<IReadOnlyList<KillSwitch>> ListAsync(OperatorAccount by)
@@ -40,27 +42,46 @@ internal sealed class KillSwitchService(IGrainFactory grains)
 
         var active = (await Owner.GetSnapshotAsync()).KillSwitches.FirstOrDefault(s => s.Id == switchId)
             ?? throw new NotFoundException($"No active kill switch has id '{switchId}'.");
-        await AuthorizeTargetAsync(by, active.Target);
+        var tenantId = await AuthorizeTargetAsync(by, active.Target);
 
-        return await Owner.ClearKillSwitchAsync(switchId, reason!.Trim(), by.Id)
-            ?? throw new NotFoundException($"No active kill switch has id '{switchId}'.");
+        // Permissive: letting agents run again is recorded first, and refused if it cannot be.
+        return await auditor.PermissiveAsync(by, Describe("kill-switch.clear", active, tenantId, reason!.Trim()), async () =>
+            await Owner.ClearKillSwitchAsync(switchId, reason!.Trim(), by.Id)
+            ?? throw new NotFoundException($"No active kill switch has id '{switchId}'."));
     }
 
-    /// <summary>A tenant-limited operator may only touch switches confined to its tenants.</summary>
-    private async Task AuthorizeTargetAsync(OperatorAccount by, KillTarget target)
+    private static OperatorAction Describe(string action, KillSwitch killSwitch, string? tenantId, string reason)
     {
-        if (by.SeesAllTenants) return;
+        var t = killSwitch.Target;
+        return new OperatorAction(action, tenantId, OperatorAction.Targets(
+            ("switchId", killSwitch.Id), ("scope", t.Scope.ToWireName()), ("tenantId", t.TenantId), ("agentId", t.AgentId), ("userId", t.UserId),
+            ("sessionId", t.SessionId), ("serverId", t.ServerId), ("toolName", t.ToolName)), reason)
+        {
+            Server = t.ServerId,
+            Tool = t.ToolName,
+            AgentId = t.AgentId,
+            SessionId = t.SessionId,
+        };
+    }
 
+    /// <summary>
+    /// A tenant-limited operator may only touch switches confined to its tenants. Returns the tenant the switch is
+    /// confined to (a session's own tenant for a session switch), or null when it reaches every tenant.
+    /// </summary>
+    private async Task<string?> AuthorizeTargetAsync(OperatorAccount by, KillTarget target)
+    {
         var tenantId = target.TenantId;
         if (target.Scope == KillScope.Session)
         {
             var session = await grains.GetGrain<ISessionGrain>(target.SessionId!).GetAsync();
-            if (session is null) throw new ForbiddenException($"Session '{target.SessionId}' is not known to belong to a tenant you may act on.");
-            if (tenantId is not null && tenantId != session.TenantId) throw new ForbiddenException("The session belongs to another tenant.");
-            tenantId = session.TenantId;
+            if (session is null && !by.SeesAllTenants) throw new ForbiddenException($"Session '{target.SessionId}' is not known to belong to a tenant you may act on.");
+            if (session is not null && tenantId is not null && tenantId != session.TenantId && !by.SeesAllTenants) throw new ForbiddenException("The session belongs to another tenant.");
+            tenantId ??= session?.TenantId;
         }
 
+        if (by.SeesAllTenants) return tenantId;
         if (tenantId is null) by.RequireAllTenants($"A {target.Scope.ToWireName()} kill switch without a tenantId");
         else by.RequireTenant(tenantId);
+        return tenantId;
     }
 }

@@ -9,7 +9,7 @@ using ControlPlane.Policy;
 namespace ControlPlane.Host.Operations;
 
 /// <summary>Server modes, classification overrides and schema tightenings, set by operators.</summary>
-internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, GuardStateCache guardState, TenantService tenants)
+internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, GuardStateCache guardState, TenantService tenants, OperatorAuditor auditor, TimeProvider time)
 {
     private IGuardStateGrain Owner => grains.GetGrain<IGuardStateGrain>(IGuardStateGrain.Singleton);
 
@@ -30,7 +30,14 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         await tenants.GetVisibleAsync(by, tenantId);
         RequireServer(serverId);
 
-        return await Owner.SetServerModeAsync(tenantId, serverId, readWrite, reason!.Trim(), by.Id);
+        var action = new OperatorAction("mode.set", tenantId, OperatorAction.Targets(("tenantId", tenantId), ("serverId", serverId), ("mode", mode)), reason!.Trim())
+        {
+            Server = serverId,
+        };
+        // Read-write widens what agents may do: on record first. Read-only is protective: applied first.
+        return readWrite
+            ? await auditor.PermissiveAsync(by, action, () => Owner.SetServerModeAsync(tenantId, serverId, true, reason!.Trim(), by.Id))
+            : await auditor.ProtectiveAsync(by, () => Owner.SetServerModeAsync(tenantId, serverId, false, reason!.Trim(), by.Id), _ => action);
     }
 
     public async Task<ToolClassificationOverride> SetClassificationAsync(OperatorAccount by, string serverId, string toolName, string? classification, string? tenantId, string? reason)
@@ -46,7 +53,16 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         await AuthorizeToolScopeAsync(by, tenantId, "A classification for every tenant");
         RequireTool(serverId, toolName);
 
-        return await Owner.SetClassificationAsync(serverId, toolName, tenantId, isAction, reason!.Trim(), by.Id);
+        var action = new OperatorAction("tool-classification.set", tenantId, OperatorAction.Targets(
+            ("serverId", serverId), ("toolName", toolName), ("tenantId", tenantId), ("classification", classification)), reason!.Trim())
+        {
+            Server = serverId,
+            Tool = toolName,
+        };
+        // "read" lets a tool run without confirmation or write scope: on record first. "action" is protective.
+        return isAction
+            ? await auditor.ProtectiveAsync(by, () => Owner.SetClassificationAsync(serverId, toolName, tenantId, true, reason!.Trim(), by.Id), _ => action)
+            : await auditor.PermissiveAsync(by, action, () => Owner.SetClassificationAsync(serverId, toolName, tenantId, false, reason!.Trim(), by.Id));
     }
 
     public async Task<SchemaOverride?> SetSchemaAsync(OperatorAccount by, string serverId, string toolName, JsonElement? schema, string? tenantId, string? reason)
@@ -62,7 +78,14 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
 
         await AuthorizeToolScopeAsync(by, tenantId, "A schema for every tenant");
         RequireTool(serverId, toolName);
-        return await Owner.SetSchemaOverrideAsync(serverId, toolName, tenantId, json, reason!.Trim(), by.Id);
+        // A schema can loosen as well as tighten, so it is treated as permissive: on record first.
+        return await auditor.PermissiveAsync(by, new OperatorAction("tool-schema.set", tenantId, OperatorAction.Targets(
+                ("serverId", serverId), ("toolName", toolName), ("tenantId", tenantId), ("schema", json is null ? "removed" : "set")), reason!.Trim())
+            {
+                Server = serverId,
+                Tool = toolName,
+            },
+            () => Owner.SetSchemaOverrideAsync(serverId, toolName, tenantId, json, reason!.Trim(), by.Id));
     }
 
     public async Task<ControlPlane.RateLimits.RateLimitSetting> SetRateLimitAsync(OperatorAccount by, string tenantId, string? scope, string? agentId, string? userId, string? serverId, string? toolName, double? capacity, double? refillPerSecond)
@@ -85,9 +108,17 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         check.Check(subject is null or "!" || Identifiers.IsValidReference(subject), "subject", "Ids use letters, digits, '-', '_', '.', ':' or '/'.");
         check.ThrowIfInvalid();
 
-        var setting = new ControlPlane.RateLimits.RateLimitSetting(tenantId, scope!, subject, capacity!.Value, refillPerSecond!.Value, by.Id, DateTimeOffset.UtcNow);
-        await Owner.SetRateLimitAsync(setting);
-        return setting;
+        var setting = new ControlPlane.RateLimits.RateLimitSetting(tenantId, scope!, subject, capacity!.Value, refillPerSecond!.Value, by.Id, time.GetUtcNow());
+        // A new limit may be higher than the old one, and capacity 0 removes it: treated as permissive, on record first.
+        var action = new OperatorAction("rate-limit.set", tenantId, OperatorAction.Targets(
+            ("tenantId", tenantId), ("scope", scope), ("subject", subject),
+            ("capacity", capacity.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("refillPerSecond", refillPerSecond.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))), Reason: null);
+        return await auditor.PermissiveAsync(by, action, async () =>
+        {
+            await Owner.SetRateLimitAsync(setting);
+            return setting;
+        });
     }
 
     public async Task<IReadOnlyList<ControlPlane.RateLimits.RateLimitSetting>> ListRateLimitsAsync(OperatorAccount by, string tenantId)
@@ -112,9 +143,19 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         }
 
         check.ThrowIfInvalid();
-        var projection = remove ? null : new ProjectionSetting(serverId, toolName, fields ?? [], maxItems, maxBytes, redactPii ?? true, reason!.Trim(), by.Id, DateTimeOffset.UtcNow);
-        await Owner.SetProjectionAsync(serverId, toolName, projection, reason!.Trim(), by.Id);
-        return projection;
+        var projection = remove ? null : new ProjectionSetting(serverId, toolName, fields ?? [], maxItems, maxBytes, redactPii ?? true, reason!.Trim(), by.Id, time.GetUtcNow());
+        // Removing or widening a projection shows agents more data: treated as permissive, on record first.
+        var action = new OperatorAction("projection.set", null, OperatorAction.Targets(
+            ("serverId", serverId), ("toolName", toolName), ("projection", remove ? "removed" : "set")), reason!.Trim())
+        {
+            Server = serverId,
+            Tool = toolName,
+        };
+        return await auditor.PermissiveAsync(by, action, async () =>
+        {
+            await Owner.SetProjectionAsync(serverId, toolName, projection, reason!.Trim(), by.Id);
+            return projection;
+        });
     }
 
     /// <summary>Every server with its mode for the tenant and each tool's effective classification.</summary>
@@ -125,11 +166,11 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         var policy = guardState.Policy;
         return
         [
-            // An upstream registered for another tenant does not exist for this one.
-            .. catalog.ServerIds.Where(serverId => catalog.ForEndpoint(serverId).All(t => t.IsVisibleTo(tenantId))).Select(serverId => new ServerView(
+            // An upstream registered for another tenant does not exist for this one; the tenant's own registration replaces the global one.
+            .. catalog.ServerIds.Where(serverId => catalog.Serves(serverId, tenantId)).Select(serverId => new ServerView(
                 serverId,
                 policy.IsReadWrite(tenantId, serverId) ? "read-write" : "read-only",
-                [.. catalog.ForEndpoint(serverId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => new ToolView(
+                [.. catalog.ForEndpoint(serverId, tenantId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => new ToolView(
                     t.ToolName, t.PublicName, policy.IsAction(t, tenantId) ? "action" : "read", t.IsAction ? "action" : "read"))])),
         ];
     }
@@ -148,7 +189,7 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
     private void RequireTool(string serverId, string toolName)
     {
         RequireServer(serverId);
-        if (catalog.Find(serverId, toolName) is null) throw new NotFoundException($"Server '{serverId}' has no tool '{toolName}'.");
+        if (!catalog.ForEndpoint(serverId).Any(t => t.ToolName == toolName)) throw new NotFoundException($"Server '{serverId}' has no tool '{toolName}'.");
     }
 
     private static void RequireReason(string? reason)

@@ -3,7 +3,7 @@ using ControlPlane.Tenants;
 
 namespace ControlPlane.Host.Operations;
 
-internal sealed class TenantService(IGrainFactory grains, TimeProvider time)
+internal sealed class TenantService(IGrainFactory grains, TimeProvider time, OperatorAuditor auditor)
 {
     private ITenantDirectoryGrain Directory => grains.GetGrain<ITenantDirectoryGrain>(ITenantDirectoryGrain.Singleton);
 
@@ -16,7 +16,10 @@ internal sealed class TenantService(IGrainFactory grains, TimeProvider time)
             .Check(name is null || name.Length <= 200, "name", "Keep the name under 200 characters.")
             .ThrowIfInvalid();
 
-        return await Directory.CreateAsync(id!, name ?? id!, time.GetUtcNow());
+        // Creating an existing tenant changes nothing, so it leaves no record. A new tenant's chain starts with its creation.
+        if (await Directory.GetAsync(id!) is { } existing) return (existing, false);
+        return await auditor.PermissiveAsync(by, new OperatorAction("tenant.create", id, OperatorAction.Targets(("tenantId", id), ("name", name ?? id)), Reason: null),
+            () => Directory.CreateAsync(id!, name ?? id!, time.GetUtcNow()));
     }
 
     public async Task<IReadOnlyList<TenantInfo>> ListAsync(OperatorAccount by)
@@ -32,7 +35,14 @@ internal sealed class TenantService(IGrainFactory grains, TimeProvider time)
         by.RequireRole(OperatorRoles.Admin);
         await GetVisibleAsync(by, tenantId);
         new RequestValidator().Check(days is null or (>= 1 and <= 3650), "days", "Between 1 and 3650 days, or null for the default.").ThrowIfInvalid();
-        await grains.GetGrain<ITenantGrain>(tenantId).SetAuditRetentionAsync(days);
+        // Permissive: a shorter retention deletes audit records, so the change itself must be on record first.
+        await auditor.PermissiveAsync(by, new OperatorAction("audit-retention.set", tenantId,
+                OperatorAction.Targets(("tenantId", tenantId), ("days", days?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default")), Reason: null),
+            async () =>
+            {
+                await grains.GetGrain<ITenantGrain>(tenantId).SetAuditRetentionAsync(days);
+                return true;
+            });
     }
 
     /// <summary>The tenant, if it exists and this operator may see it; otherwise 404 or 403.</summary>

@@ -10,7 +10,7 @@ namespace ControlPlane.Host.Operations;
 internal sealed record MintedToken(AgentTokenInfo Info, string Bearer);
 
 /// <summary>Mints, lists and revokes agent tokens for a tenant.</summary>
-internal sealed class TokenService(IGrainFactory grains, TenantService tenants, TokenIds ids, [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time)
+internal sealed class TokenService(IGrainFactory grains, TenantService tenants, TokenIds ids, OperatorAuditor auditor, [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time)
 {
     public static readonly TimeSpan DefaultLifetime = TimeSpan.FromDays(30);
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(366);
@@ -38,19 +38,31 @@ internal sealed class TokenService(IGrainFactory grains, TenantService tenants, 
         var token = new AgentToken(id, tenantId, agentId!, userId, [.. scopes!.Distinct(StringComparer.Ordinal)], hash, now,
             now + (expiresInSeconds is { } s ? TimeSpan.FromSeconds(s) : DefaultLifetime), RevokedAt: null, by.Id);
 
-        await grains.GetGrain<IAgentTokenGrain>(id).CreateAsync(token);
-        try
+        // Permissive: a new credential exists only once its record is durable. The record names the token by id; the
+        // bearer never reaches the audit.
+        var action = new OperatorAction("token.mint", tenantId, OperatorAction.Targets(
+            ("tokenId", id), ("agentId", token.AgentId), ("userId", token.UserId), ("scopes", string.Join(' ', token.Scopes)),
+            ("expiresAt", token.ExpiresAt?.ToString("O", System.Globalization.CultureInfo.InvariantCulture))), Reason: null)
         {
-            await grains.GetGrain<ITenantGrain>(tenantId).AddTokenAsync(token.ToInfo());
-        }
-        catch
+            TokenId = id,
+            AgentId = token.AgentId,
+        };
+        return await auditor.PermissiveAsync(by, action, async () =>
         {
-            // A token the tenant cannot list could not be revoked through the API: take it back.
-            await grains.GetGrain<IAgentTokenGrain>(id).RevokeAsync(now);
-            throw;
-        }
+            await grains.GetGrain<IAgentTokenGrain>(id).CreateAsync(token);
+            try
+            {
+                await grains.GetGrain<ITenantGrain>(tenantId).AddTokenAsync(token.ToInfo());
+            }
+            catch
+            {
+                // A token the tenant cannot list could not be revoked through the API: take it back.
+                await grains.GetGrain<IAgentTokenGrain>(id).RevokeAsync(now);
+                throw;
+            }
 
-        return new MintedToken(token.ToInfo(), bearer);
+            return new MintedToken(token.ToInfo(), bearer);
+        });
     }
 
     public async Task<IReadOnlyList<AgentTokenInfo>> ListAsync(OperatorAccount by, string tenantId)
@@ -71,10 +83,18 @@ internal sealed class TokenService(IGrainFactory grains, TenantService tenants, 
         if (token is null || token.TenantId != tenantId) throw new NotFoundException($"No token '{tokenId}' in tenant '{tenantId}'.");
 
         var now = time.GetUtcNow();
-        // Guard state first: once it has the revocation, every silo refuses the token, whatever else fails.
-        await grains.GetGrain<IGuardStateGrain>(IGuardStateGrain.Singleton).RevokeTokenAsync(tokenId, token.ExpiresAt);
-        var revoked = await tokenGrain.RevokeAsync(now) ?? token;
-        await grains.GetGrain<ITenantGrain>(tenantId).MarkTokenRevokedAsync(tokenId, revoked.RevokedAt ?? now);
-        return revoked.ToInfo();
+        // Protective: revoked even while the audit store is down; the record follows.
+        return await auditor.ProtectiveAsync(by, async () =>
+        {
+            // Guard state first: once it has the revocation, every silo refuses the token, whatever else fails.
+            await grains.GetGrain<IGuardStateGrain>(IGuardStateGrain.Singleton).RevokeTokenAsync(tokenId, token.ExpiresAt);
+            var revoked = await tokenGrain.RevokeAsync(now) ?? token;
+            await grains.GetGrain<ITenantGrain>(tenantId).MarkTokenRevokedAsync(tokenId, revoked.RevokedAt ?? now);
+            return revoked.ToInfo();
+        }, info => new OperatorAction("token.revoke", tenantId, OperatorAction.Targets(("tokenId", tokenId), ("agentId", info.AgentId)), Reason: null)
+        {
+            TokenId = tokenId,
+            AgentId = info.AgentId,
+        });
     }
 }

@@ -8,6 +8,7 @@ namespace ControlPlane.Host.Operations;
 /// Registers and removes upstream MCP servers. Only admins register: an upstream runs commands or reaches
 /// URLs with credentials. A tenant-limited admin registers servers for its own tenants only. Credentials are
 /// encrypted here, before the registration leaves this silo, and no answer ever carries them back.
+/// One server id may carry a global registration and one per tenant; each is registered and removed on its own.
 /// </summary>
 internal sealed class UpstreamServerService(
     IGrainFactory grains,
@@ -15,7 +16,8 @@ internal sealed class UpstreamServerService(
     UpstreamGateway gateway,
     ToolCatalog catalog,
     TenantService tenants,
-    TimeProvider time)
+    TimeProvider time,
+    OperatorAuditor auditor)
 {
     private IUpstreamRegistryGrain Registry => grains.GetGrain<IUpstreamRegistryGrain>(IUpstreamRegistryGrain.Singleton);
 
@@ -32,14 +34,13 @@ internal sealed class UpstreamServerService(
         else await tenants.GetVisibleAsync(by, tenantId);
 
         if (gateway.IsDeclaredInConfiguration(definition.Id)) throw new ConflictException($"Server '{definition.Id}' is declared in configuration; change it there.");
-        var existing = (await Registry.GetAsync()).Servers.FirstOrDefault(s => s.Id == definition.Id);
-        if (existing is null && catalog.HasServer(definition.Id)) throw new ConflictException($"Server id '{definition.Id}' is taken by a built-in tool server.");
-        if (existing?.TenantId is { } owner && !by.CanSeeTenant(owner)) throw new ForbiddenException($"Server '{definition.Id}' belongs to a tenant you cannot manage.");
+        var registered = (await Registry.GetAsync()).Servers.Any(s => s.Id == definition.Id);
+        if (!registered && catalog.HasServer(definition.Id)) throw new ConflictException($"Server id '{definition.Id}' is taken by a built-in tool server.");
 
         var registration = new UpstreamServerRegistration(definition.Id, definition.TenantId, definition.Transport, definition.Command, definition.Args,
             definition.Url, [.. definition.Env.Keys.Order(StringComparer.Ordinal)], [.. definition.Headers.Keys.Order(StringComparer.OrdinalIgnoreCase)],
             secrets.Protect(definition.Env, definition.Headers), by.Id, time.GetUtcNow());
-        var created = await Registry.RegisterAsync(registration);
+        var created = await auditor.PermissiveAsync(by, UpstreamAudit.Registered(registration), () => Registry.RegisterAsync(registration));
         await gateway.RefreshAsync(cancellationToken);
         return (View(registration), created);
     }
@@ -48,30 +49,44 @@ internal sealed class UpstreamServerService(
     public async Task<IReadOnlyList<UpstreamView>> ListAsync(OperatorAccount by)
     {
         by.RequireRole(OperatorRoles.Viewer);
-        var running = gateway.List().ToDictionary(v => v.Id, StringComparer.Ordinal);
-        var registered = (await Registry.GetAsync()).Servers.Select(r => running.GetValueOrDefault(r.Id) ?? View(r));
+        var running = gateway.List().ToDictionary(v => UpstreamServerRegistration.KeyOf(v.Id, v.TenantId), StringComparer.Ordinal);
+        var registered = (await Registry.GetAsync()).Servers.Select(r => running.GetValueOrDefault(r.Key) ?? View(r));
         return
         [
             .. running.Values.Where(v => v.Source == "configuration").Concat(registered)
                 .Where(v => v.TenantId is null || by.CanSeeTenant(v.TenantId))
-                .OrderBy(v => v.Id, StringComparer.Ordinal),
+                .OrderBy(v => v.Id, StringComparer.Ordinal).ThenBy(v => v.TenantId, StringComparer.Ordinal),
         ];
     }
 
-    public async Task<UpstreamView> RemoveAsync(OperatorAccount by, string id, CancellationToken cancellationToken)
+    /// <summary>
+    /// Removes one registration of an id: the tenant's own when <paramref name="tenantId"/> is given; otherwise the
+    /// global one, or the id's only registration when it has no global one (as before ids carried one per tenant).
+    /// </summary>
+    public async Task<UpstreamView> RemoveAsync(OperatorAccount by, string id, string? tenantId, CancellationToken cancellationToken)
     {
         by.RequireRole(OperatorRoles.Admin);
         if (gateway.IsDeclaredInConfiguration(id)) throw new ConflictException($"Server '{id}' is declared in configuration; remove it there.");
-        var existing = (await Registry.GetAsync()).Servers.FirstOrDefault(s => s.Id == id) ?? throw new NotFoundException($"No upstream server '{id}'.");
+        var ofId = (await Registry.GetAsync()).Servers.Where(s => s.Id == id).ToList();
+        var existing = tenantId is not null
+            ? ofId.FirstOrDefault(s => s.TenantId == tenantId)
+            : ofId.FirstOrDefault(s => s.TenantId is null) ?? (ofId.Count > 1
+                ? throw new ConflictException($"Server '{id}' has a registration per tenant ({string.Join(", ", ofId.Select(s => s.TenantId).OfType<string>().Where(by.CanSeeTenant))}); name one with ?tenantId=.")
+                : ofId.SingleOrDefault());
+        if (existing is null)
+        {
+            throw new NotFoundException(tenantId is null ? $"No upstream server '{id}'." : $"No upstream server '{id}' for tenant '{tenantId}'.");
+        }
+
         if (existing.TenantId is null) by.RequireAllTenants("A server for every tenant");
         else by.RequireTenant(existing.TenantId);
 
-        await Registry.RemoveAsync(id);
+        await auditor.ProtectiveAsync(by, () => Registry.RemoveAsync(id, existing.TenantId), _ => UpstreamAudit.Removed(existing));
         await gateway.RefreshAsync(cancellationToken);
         return View(existing);
     }
 
     private UpstreamView View(UpstreamServerRegistration r) =>
-        gateway.List().FirstOrDefault(v => v.Id == r.Id)
+        gateway.List().FirstOrDefault(v => v.Id == r.Id && v.TenantId == r.TenantId)
         ?? new UpstreamView(r.Id, r.TenantId, r.Transport, r.Command, r.Args, r.Url, r.EnvNames, r.HeaderNames, "api", "not-running", 0, 0);
 }

@@ -128,10 +128,17 @@ public sealed class CliTests(CliHostFixture fixture) : IClassFixture<CliHostFixt
         var pending = await RunAsync("approvals", "list", "--tenant", "cli-approvals", "--json");
         Assert.Contains(pending.Json.GetProperty("items").EnumerateArray(), a => a.GetProperty("id").GetString() == approvalId);
 
-        var approved = await RunAsync("approvals", "approve", approvalId, "--json");
+        var approved = await RunAsync("approvals", "approve", approvalId, "--reason", "cli: confirmed by phone", "--json");
         Assert.Equal(ExitCodes.Ok, approved.Code);
         var confirmation = approved.Json.GetProperty("confirmationToken").GetString();
         RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", new Dictionary<string, object?>(refund) { ["confirmation_token"] = confirmation }));
+
+        // The reason is in the approval's audit record; the kind filter finds it, and the operator's mode change beside it.
+        var decided = await RunAsync("audit", "tail", "--tenant", "cli-approvals", "--kind", "approval/approved", "--json");
+        Assert.Contains(decided.Json.GetProperty("items").EnumerateArray(), i => i.GetProperty("detail").GetString()!.Contains("cli: confirmed by phone", StringComparison.Ordinal));
+        var operatorEvents = await RunAsync("audit", "tail", "--tenant", "cli-approvals", "--kind", "operator/*", "-n", "100", "--json");
+        Assert.All(operatorEvents.Json.GetProperty("items").EnumerateArray(), i => Assert.StartsWith("operator/", i.GetProperty("kind").GetString()));
+        Assert.Contains(operatorEvents.Json.GetProperty("items").EnumerateArray(), i => i.GetProperty("kind").GetString() == "operator/mode.set");
 
         Assert.Equal(ExitCodes.Refused, (await RunAsync("approvals", "deny", approvalId, "--reason", "too late")).Code);
     }

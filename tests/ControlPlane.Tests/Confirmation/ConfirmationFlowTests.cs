@@ -92,14 +92,18 @@ public sealed class ConfirmationFlowTests : IAsyncLifetime
             var twice = await http.PostAsync($"/api/v1/approvals/{approvalId}/approve", null);
             Assert.Equal(HttpStatusCode.Conflict, twice.StatusCode);
 
-            // The approval and its use are in the audit, with the approver; the call's record carries the approval id.
+            // The approval and its use are in the audit, with the approver; the call's intent (written before it ran) and
+            // its result both carry the approval id.
             var audit = await http.GetFromJsonAsync<JsonElement>("/api/v1/audit?tenantId=demo&tool=create_refund&limit=100");
             var items = audit.GetProperty("items").EnumerateArray().ToList();
             Assert.Contains(items, i => i.GetProperty("kind").GetString() == "approval/approved" && i.GetProperty("detail").GetString()!.Contains("admin"));
-            Assert.Contains(items, i => i.GetProperty("kind").GetString() == "approval/consumed");
             Assert.Contains(items, i => i.GetProperty("kind").GetString() == "tools/call" && i.GetProperty("outcome").GetString() == "success"
                 && i.GetProperty("confirmationId").GetString() == approvalId);
             Assert.DoesNotContain(token, JsonSerializer.Serialize(items));
+
+            var intents = await http.GetFromJsonAsync<JsonElement>("/api/v1/audit?tenantId=demo&tool=create_refund&includeIntents=true&limit=100");
+            Assert.Single(intents.GetProperty("items").EnumerateArray(), i => i.GetProperty("kind").GetString() == "tools/call:intent"
+                && i.GetProperty("confirmationId").GetString() == approvalId);
         }
     }
 

@@ -98,6 +98,7 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
             await fixture.ScreenshotAsync(page, "approvals");
 
             await card.Locator("[data-test=approve]").ClickAsync();
+            await page.Locator(".mud-dialog [data-test=reason]").FillAsync("console: customer confirmed by phone");
             await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
             var token = (await page.Locator("[data-test=confirmation-token]").InnerTextAsync()).Trim();
             Assert.False(string.IsNullOrEmpty(token));
@@ -106,6 +107,22 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
             var receipt = await client.CallToolAsync("create_refund", new Dictionary<string, object?>(refund) { ["confirmation_token"] = token });
             RefusalAssert.Succeeded(receipt);
             Assert.Equal("issued", receipt.StructuredContent!.Value.GetProperty("status").GetString());
+
+            // The approver's reason is on the approval's audit record, and the explorer shows operator events legibly.
+            using (var http = fixture.Host.OperatorHttp())
+            {
+                var audit = await http.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/v1/audit?tenantId=demo&kind=approval/approved&limit=50");
+                Assert.Contains(audit.GetProperty("items").EnumerateArray(), i => i.GetProperty("confirmationId").GetString() == approvalId
+                    && i.GetProperty("detail").GetString()!.Contains("console: customer confirmed by phone", StringComparison.Ordinal));
+            }
+
+            await page.ClickAsync("a[href='/console/audit']");
+            await page.Locator("[data-test=kind]").FillAsync("operator/*");
+            await page.Locator("[data-test=search]").ClickAsync();
+            var modeEvent = page.Locator("[data-test=operator-event]", new() { HasText = "mode.set" }).First;
+            await Expect(modeEvent).ToContainTextAsync("mode=read-write");
+            await Expect(page.Locator("[data-test=actor]").First).ToContainTextAsync("operator admin");
+            await fixture.ScreenshotAsync(page, "audit-operator-events");
         }
         finally
         {

@@ -74,4 +74,29 @@ public sealed class RateLimitTests : IAsyncLifetime
         Assert.Equal("tool", refusal.GetProperty("scope").GetString());
         RefusalAssert.Succeeded(await first.CallToolAsync("lookup_customer_by_email", Lookup));
     }
+
+    [Fact]
+    public async Task A_refused_call_takes_nothing_from_the_other_buckets()
+    {
+        using var admin = _host.OperatorHttp();
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/v1/tenants/demo/rate-limits", new { scope = "tenant", capacity = 4, refillPerSecond = 0.01 })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/v1/tenants/demo/rate-limits", new { scope = "agent", agentId = "greedy-agent", capacity = 2, refillPerSecond = 0.01 })).StatusCode);
+
+        var (greedyToken, _) = await _host.MintAsync("demo", "greedy-agent", scopes: ["server:support-desk:read"]);
+        var (patientToken, _) = await _host.MintAsync("demo", "patient-agent", scopes: ["server:support-desk:read"]);
+        await using var greedy = await _host.ConnectAsync(greedyToken);
+        await using var patient = await _host.ConnectAsync(patientToken);
+
+        for (var i = 0; i < 2; i++) RefusalAssert.Succeeded(await greedy.CallToolAsync("lookup_customer_by_email", Lookup));
+        for (var i = 0; i < 5; i++)
+        {
+            var refusal = RefusalAssert.Refused(await greedy.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.RateLimited);
+            Assert.Equal("agent", refusal.GetProperty("scope").GetString());
+        }
+
+        // The greedy agent's refused calls cost the tenant nothing: the tenant's other two calls are still there.
+        for (var i = 0; i < 2; i++) RefusalAssert.Succeeded(await patient.CallToolAsync("lookup_customer_by_email", Lookup));
+        var tenantRefusal = RefusalAssert.Refused(await patient.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.RateLimited);
+        Assert.Equal("tenant", tenantRefusal.GetProperty("scope").GetString());
+    }
 }

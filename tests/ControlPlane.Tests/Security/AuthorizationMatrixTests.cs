@@ -123,11 +123,13 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
         [
             new("read the audit", OperatorRoles.Auditor, Reach.Listing, HttpStatusCode.OK, _ => Get("/api/v1/audit?limit=1000")),
             new("read a tenant's audit", OperatorRoles.Auditor, Reach.Tenant, HttpStatusCode.OK, t => Get($"/api/v1/audit?tenantId={t}")),
+            new("read the cluster chain of operator actions", OperatorRoles.Auditor, Reach.AllTenants, HttpStatusCode.OK, _ => Get("/api/v1/audit?tenantId=_cluster&kind=operator/*")),
         ],
         ["GET /api/v1/audit/export"] =
         [
             new("export the audit", OperatorRoles.Auditor, Reach.Listing, HttpStatusCode.OK, _ => Get("/api/v1/audit/export?format=jsonl")),
             new("export a tenant's audit", OperatorRoles.Auditor, Reach.Tenant, HttpStatusCode.OK, t => Get($"/api/v1/audit/export?format=csv&tenantId={t}")),
+            new("export the cluster chain", OperatorRoles.Auditor, Reach.AllTenants, HttpStatusCode.OK, _ => Get("/api/v1/audit/export?format=jsonl&tenantId=_cluster")),
         ],
         ["GET /api/v1/drills"] = [new("list drills", OperatorRoles.Viewer, Reach.NoTenant, HttpStatusCode.OK, _ => Get("/api/v1/drills"))],
         ["POST /api/v1/drills"] =
@@ -137,7 +139,11 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
             new("drill the global switch", OperatorRoles.Operator, Reach.AllTenants, HttpStatusCode.OK,
                 _ => Json(HttpMethod.Post, "/api/v1/drills", new { level = "global", confirmGlobal = true })),
         ],
-        ["GET /api/v1/audit/verify"] = [new("verify a tenant's chain", OperatorRoles.Auditor, Reach.Tenant, HttpStatusCode.OK, t => Get($"/api/v1/audit/verify?tenantId={t}"))],
+        ["GET /api/v1/audit/verify"] =
+        [
+            new("verify a tenant's chain", OperatorRoles.Auditor, Reach.Tenant, HttpStatusCode.OK, t => Get($"/api/v1/audit/verify?tenantId={t}")),
+            new("verify the cluster chain", OperatorRoles.Auditor, Reach.AllTenants, HttpStatusCode.OK, _ => Get("/api/v1/audit/verify?tenantId=_cluster")),
+        ],
 
         // Upstream servers (registered before they are listed, so the listing has one of the other tenant's).
         ["POST /api/v1/servers"] =
@@ -178,6 +184,8 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
 
         // Something of the other tenant in every listing, so a leak would show.
         await Host.KillAsync(new { scope = "agent", tenantId = Other, agentId = "mx-visible", reason = "matrix: other tenant's switch" });
+        // And a cluster-wide operator event (a tool no server has), which no limited operator may read.
+        await Host.KillAsync(new { scope = "tool", serverId = "mx-nowhere", toolName = "mx-nothing", reason = "matrix: a cluster-wide event" });
         await OpenApprovalAsync(Other);
         using (var admin = Host.OperatorHttp())
         {
@@ -228,6 +236,10 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
                         else if (@case.Reach == Reach.Listing && expected == HttpStatusCode.OK && principal.Limited && body.Contains($"\"{Other}\"", StringComparison.Ordinal))
                         {
                             failures.Add($"{endpoint} [{@case.Name}] as {principal.Name}: lists tenant {Other}'s items");
+                        }
+                        else if (@case.Reach == Reach.Listing && expected == HttpStatusCode.OK && principal.Limited && body.Contains("_cluster", StringComparison.Ordinal))
+                        {
+                            failures.Add($"{endpoint} [{@case.Name}] as {principal.Name}: lists cluster-wide operator events");
                         }
                         else if (@case.Reach == Reach.Listing && expected == HttpStatusCode.OK && !principal.Limited && !body.Contains(Other, StringComparison.Ordinal))
                         {

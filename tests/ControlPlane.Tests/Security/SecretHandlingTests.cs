@@ -75,7 +75,8 @@ public sealed class SecretHandlingTests(SecurityHostFixture fixture)
 
         using var http = Host.OperatorHttp();
         var audit = await http.GetStringAsync($"/api/v1/audit/export?format=jsonl&tenantId={tenant}&includeIntents=true");
-        Assert.Contains("approval/consumed", audit);
+        Assert.Contains("tools/call:intent", audit);
+        Assert.Contains("approval/approved", audit);
         var metrics = await Host.Http().GetStringAsync("/metrics");
         Assert.Contains("controlplane_calls_total", metrics);
         var logs = string.Join("\n", fixture.Logs.Lines);

@@ -85,10 +85,10 @@ internal static class UpstreamHostExtensions
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 
-    public static async Task RemoveUpstreamAsync(this ControlPlaneTestHost host, string id)
+    public static async Task RemoveUpstreamAsync(this ControlPlaneTestHost host, string id, string? tenantId = null)
     {
         using var http = host.OperatorHttp();
-        var response = await http.DeleteAsync($"/api/v1/servers/{id}");
+        var response = await http.DeleteAsync($"/api/v1/servers/{id}{(tenantId is null ? "" : "?tenantId=" + tenantId)}");
         Assert.True(response.IsSuccessStatusCode, $"Removing failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 
@@ -97,24 +97,28 @@ internal static class UpstreamHostExtensions
         Dictionary<string, string>? env = null, string? tenantId = null)
     {
         await host.RegisterUpstreamAsync(new { id, tenantId, transport = "stdio", command = "node", args = (string[])[script, .. args ?? []], env });
-        await host.WaitForUpstreamAsync(id);
+        await host.WaitForUpstreamAsync(id, tenantId: tenantId);
     }
 
     /// <summary>Waits until the upstream runs on this silo with its tools listed (process start and discovery take a moment on a busy machine).</summary>
-    public static async Task WaitForUpstreamAsync(this ControlPlaneTestHost host, string id, int restartsAtLeast = 0)
+    public static Task WaitForUpstreamAsync(this ControlPlaneTestHost host, string id, int restartsAtLeast = 0, string? tenantId = null) =>
+        WaitForUpstreamAsync(host.Services, id, restartsAtLeast, tenantId);
+
+    /// <summary>Waits until one registration (global, or a tenant's own) runs on the silo of <paramref name="services"/> with its tools listed.</summary>
+    public static async Task WaitForUpstreamAsync(IServiceProvider services, string id, int restartsAtLeast = 0, string? tenantId = null)
     {
-        var gateway = host.Services.GetRequiredService<UpstreamGateway>();
-        var catalog = host.Services.GetRequiredService<ToolCatalog>();
+        var gateway = services.GetRequiredService<UpstreamGateway>();
+        var catalog = services.GetRequiredService<ToolCatalog>();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
-            var view = gateway.List().FirstOrDefault(v => v.Id == id);
-            if (view is { Status: "running" } && view.Restarts >= restartsAtLeast && catalog.ForEndpoint(id).Any()) return;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Upstream '{id}' did not come up (last seen: {view}).");
+            var view = gateway.List().FirstOrDefault(v => v.Id == id && v.TenantId == tenantId);
+            if (view is { Status: "running" } && view.Restarts >= restartsAtLeast && catalog.ForRegistration(id, tenantId).Any()) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Upstream '{id}' ({tenantId ?? "global"}) did not come up (last seen: {view}).");
             await Task.Delay(100);
         }
     }
 
-    public static UpstreamView? Upstream(this ControlPlaneTestHost host, string id) =>
-        host.Services.GetRequiredService<UpstreamGateway>().List().FirstOrDefault(v => v.Id == id);
+    public static UpstreamView? Upstream(this ControlPlaneTestHost host, string id, string? tenantId = null) =>
+        host.Services.GetRequiredService<UpstreamGateway>().List().FirstOrDefault(v => v.Id == id && v.TenantId == tenantId);
 }

@@ -122,7 +122,7 @@ public sealed class ConfirmationStep(
 
         var now = time.GetUtcNow();
         var settings = options.Value;
-        var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
+        var toolKey = call.Tool.Key;
         var request = new ApprovalRequest(
             approvalIds.NewId(),
             call.Identity.TenantId, call.Identity.AgentId, call.Identity.UserId, call.Identity.SessionId, call.Token.Id,

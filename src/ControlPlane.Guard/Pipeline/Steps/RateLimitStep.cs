@@ -7,12 +7,14 @@ using Microsoft.Extensions.Options;
 namespace ControlPlane.Guard.Pipeline.Steps;
 
 /// <summary>
-/// Step 6: token buckets per tenant, agent, user and tool, each owned by one grain so the budget is exact
-/// across silos. The buckets are asked in parallel (one round trip, not four); if any refuses, tokens the
-/// others gave are handed back, and the refusal says how long to wait for the bucket that refused.
+/// Step 6: token buckets per tenant, agent, user and tool. All of a tenant's buckets live in one grain, so the
+/// budget is exact across silos and a call costs one round trip; the grain takes from every bucket or from none,
+/// and a refusal says how long to wait for the bucket that refused.
 /// </summary>
 public sealed class RateLimitStep(IGrainFactory grains, GuardStateCache guardState, IOptions<RateLimitOptions> options) : IGuardStep
 {
+    private static readonly string[] LevelNames = ["tenant", "agent", "user", "tool"];
+
     public string Name => "rate-limit";
 
     public async ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
@@ -20,72 +22,59 @@ public sealed class RateLimitStep(IGrainFactory grains, GuardStateCache guardSta
         var settings = options.Value;
         var policy = guardState.Policy;
         var id = call.Identity;
-        var toolKey = call.Tool.ServerId + "/" + call.Tool.ToolName;
-        var weight = settings.ToolWeights.TryGetValue(toolKey, out var w) ? w : 1;
+        var toolKey = call.Tool.Key;
+        var weight = settings.ToolWeights.Count > 0 && settings.ToolWeights.TryGetValue(toolKey, out var w) ? w : 1;
 
-        Span<(string Scope, string Key, double Capacity, double Refill)> buckets = new (string, string, double, double)[4];
-        var count = 0;
-        void Add(ref Span<(string, string, double, double)> into, string scope, string? subject, string bucketKey, BucketShape? fallback)
-        {
-            var own = policy.RateLimit(id.TenantId, scope, subject);
-            if (own is not null) into[count++] = (scope, bucketKey, own.Capacity, own.RefillPerSecond);
-            else if (fallback is { Capacity: > 0 }) into[count++] = (scope, bucketKey, fallback.Capacity, fallback.RefillPerSecond);
-        }
-
-        Add(ref buckets, "tenant", null, $"{id.TenantId}|tenant", settings.Tenant);
-        Add(ref buckets, "agent", id.AgentId, $"{id.TenantId}|agent|{id.AgentId}", settings.Agent);
-        if (id.UserId is not null) Add(ref buckets, "user", id.UserId, $"{id.TenantId}|user|{id.UserId}", settings.User);
-        Add(ref buckets, "tool", toolKey, $"{id.TenantId}|tool|{toolKey}", settings.Tool);
+        var tenant = Demand(policy, id.TenantId, BucketLevel.Tenant, null, settings.Tenant);
+        var agent = Demand(policy, id.TenantId, BucketLevel.Agent, id.AgentId, settings.Agent);
+        var user = id.UserId is null ? null : Demand(policy, id.TenantId, BucketLevel.User, id.UserId, settings.User);
+        var tool = Demand(policy, id.TenantId, BucketLevel.Tool, toolKey, settings.Tool);
+        var count = (tenant.HasValue ? 1 : 0) + (agent.HasValue ? 1 : 0) + (user.HasValue ? 1 : 0) + (tool.HasValue ? 1 : 0);
         if (count == 0) return null;
 
-        var checks = new Task<BucketResult>[count];
-        var scopes = new string[count];
-        var keys = new string[count];
-        for (var i = 0; i < count; i++)
-        {
-            var (scope, key, capacity, refill) = buckets[i];
-            scopes[i] = scope;
-            keys[i] = key;
-            checks[i] = TakeAsync(grains.GetGrain<ITokenBucketGrain>(key), weight, capacity, refill);
-        }
+        var demands = new BucketDemand[count];
+        count = 0;
+        if (tenant is { } t) demands[count++] = t;
+        if (agent is { } a) demands[count++] = a;
+        if (user is { } u) demands[count++] = u;
+        if (tool is { } o) demands[count] = o;
 
-        var results = await Task.WhenAll(checks).WaitAsync(cancellationToken);
-        var refused = -1;
-        for (var i = 0; i < count; i++)
-        {
-            if (!results[i].Allowed && (refused < 0 || results[i].RetryAfterSeconds > results[refused].RetryAfterSeconds)) refused = i;
-        }
+        var decision = await TakeAsync(grains.GetGrain<ITenantRateLimitGrain>(id.TenantId), demands, weight).WaitAsync(cancellationToken);
+        if (decision.Allowed) return null;
 
-        if (refused < 0) return null;
-        for (var i = 0; i < count; i++)
-        {
-            if (results[i].Allowed) _ = grains.GetGrain<ITokenBucketGrain>(keys[i]).RefundAsync(weight);
-        }
-
-        var retryAfter = double.IsFinite(results[refused].RetryAfterSeconds) ? (int)Math.Ceiling(results[refused].RetryAfterSeconds) : 3600;
+        var level = LevelNames[(int)demands[decision.RefusedDemand].Level];
+        var retryAfter = double.IsFinite(decision.RetryAfterSeconds) ? (int)Math.Ceiling(decision.RetryAfterSeconds) : 3600;
         return new Refusal(
             RefusalCodes.RateLimited,
-            $"Too many calls at the {scopes[refused]} level. Wait {retryAfter} s, then retry the same call; do not retry sooner.")
+            $"Too many calls at the {level} level. Wait {retryAfter} s, then retry the same call; do not retry sooner.")
         {
-            Scope = scopes[refused],
+            Scope = level,
             RetryAfterSeconds = Math.Max(1, retryAfter),
         };
     }
 
+    /// <summary>The tenant's own limit for this level (and subject) when it set one, else the deployment's default.</summary>
+    private static BucketDemand? Demand(GuardPolicy policy, string tenantId, BucketLevel level, string? subject, BucketShape? fallback)
+    {
+        var own = policy.RateLimit(tenantId, LevelNames[(int)level], subject);
+        if (own is not null) return new BucketDemand(level, subject, own.Capacity, own.RefillPerSecond);
+        return fallback is { Capacity: > 0 } ? new BucketDemand(level, subject, fallback.Capacity, fallback.RefillPerSecond) : null;
+    }
+
     /// <summary>
-    /// One retry when Orleans rejects the message because the bucket's silo is leaving the cluster (a rolling
-    /// restart): the retry reaches the bucket's new activation. At worst a token is taken twice, which errs on
-    /// the strict side; a silo that is really gone fails both attempts and the call fails as before.
+    /// One retry when Orleans rejects the message because the grain's silo is leaving the cluster (a rolling
+    /// restart): the retry reaches the grain's new activation. At worst tokens are taken twice, which errs on the
+    /// strict side; a silo that is really gone fails both attempts and the guard refuses as undecided.
     /// </summary>
-    private static async Task<BucketResult> TakeAsync(ITokenBucketGrain bucket, double weight, double capacity, double refill)
+    private static async Task<RateDecision> TakeAsync(ITenantRateLimitGrain limits, BucketDemand[] demands, double weight)
     {
         try
         {
-            return await bucket.TakeAsync(weight, capacity, refill);
+            return await limits.TakeAsync(demands, weight);
         }
         catch (OrleansMessageRejectionException)
         {
-            return await bucket.TakeAsync(weight, capacity, refill);
+            return await limits.TakeAsync(demands, weight);
         }
     }
 }
