@@ -33,7 +33,7 @@ public sealed class DuplicateKeyEndToEndTests(SecurityHostFixture fixture)
         Assert.Contains("more than once", violation.GetProperty("message").GetString());
 
         using var admin = Host.OperatorHttp();
-        var audit = await admin.GetFromJsonAsync<JsonElement>("/api/v1/audit?tenantId=demo&agentId=dup-agent");
+        var audit = await admin.GetFromJsonAsync<JsonElement>("/api/v1/audit?tenantId=demo&agentId=dup-agent&tool=lookup_customer_by_email");
         var record = Assert.Single(audit.GetProperty("items").EnumerateArray());
         Assert.Equal("refused", record.GetProperty("decision").GetString());
         Assert.Equal("INVALID_ARGUMENTS", record.GetProperty("code").GetString());
