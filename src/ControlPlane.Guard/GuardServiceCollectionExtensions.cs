@@ -33,6 +33,7 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<InFlightCalls>();
         services.TryAddSingleton<AgentTokenValidator>();
         services.TryAddSingleton<TokenIds>();
+        services.TryAddSingleton<ApprovalIds>();
         services.TryAddSingleton<SessionRegistry>();
         services.TryAddSingleton<ISiloIdentity, OrleansSiloIdentity>();
 

@@ -15,9 +15,14 @@ public sealed record AgentToken(
     [property: Id(6)] DateTimeOffset CreatedAt,
     [property: Id(7)] DateTimeOffset? ExpiresAt,
     [property: Id(8)] DateTimeOffset? RevokedAt,
-    [property: Id(9)] string CreatedBy)
+    [property: Id(9)] string CreatedBy,
+    [property: Id(10)] DateTimeOffset? ExpiredAt = null)
 {
-    public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } at && now >= at;
+    /// <summary>
+    /// Expired once the clock reaches <see cref="ExpiresAt"/>, and for good once a silo has recorded that
+    /// (<see cref="ExpiredAt"/>): a clock stepped back later does not revive the token.
+    /// </summary>
+    public bool IsExpired(DateTimeOffset now) => ExpiredAt is not null || (ExpiresAt is { } at && now >= at);
 
     public AgentTokenInfo ToInfo() => new(Id, TenantId, AgentId, UserId, Scopes, CreatedAt, ExpiresAt, RevokedAt, CreatedBy);
 }
@@ -49,4 +54,12 @@ public interface IAgentTokenGrain : IGrainWithStringKey
     /// <summary>Marks the token revoked. Returns the updated record, or null if unknown.</summary>
     [Alias("Revoke")]
     Task<AgentToken?> RevokeAsync(DateTimeOffset at);
+
+    /// <summary>
+    /// Records that a silo saw the token expired at <paramref name="observedAt"/>, so it stays expired whatever
+    /// clocks do later. Ignored while this grain's own clock is more than <c>MaxClockSkew</c> short of the
+    /// expiry (one silo with a clock far ahead must not end tokens early for everyone). Returns the record.
+    /// </summary>
+    [Alias("MarkExpired")]
+    Task<AgentToken?> MarkExpiredAsync(DateTimeOffset observedAt);
 }

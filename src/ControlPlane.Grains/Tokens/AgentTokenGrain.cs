@@ -1,10 +1,15 @@
+using Microsoft.Extensions.DependencyInjection;
 using ControlPlane.Tokens;
 
 namespace ControlPlane.Grains.Tokens;
 
 public sealed class AgentTokenGrain(
-    [PersistentState("token", StorageNames.ControlPlane)] IPersistentState<AgentTokenRecord> state) : Grain, IAgentTokenGrain
+    [PersistentState("token", StorageNames.ControlPlane)] IPersistentState<AgentTokenRecord> state,
+    [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time) : Grain, IAgentTokenGrain
 {
+    /// <summary>How far ahead of this grain's clock an observer's clock may be for its "expired" to be recorded.</summary>
+    public static readonly TimeSpan MaxClockSkew = TimeSpan.FromMinutes(2);
+
     public async Task CreateAsync(AgentToken token)
     {
         if (state.State.Token is not null) throw new InvalidOperationException($"Token id {token.Id} is already in use.");
@@ -22,6 +27,17 @@ public sealed class AgentTokenGrain(
         if (token.RevokedAt is not null) return token;
 
         state.State.Token = token with { RevokedAt = at };
+        await state.WriteOrRetireAsync(this);
+        return state.State.Token;
+    }
+
+    public async Task<AgentToken?> MarkExpiredAsync(DateTimeOffset observedAt)
+    {
+        if (state.State.Token is not { } token) return null;
+        if (token.ExpiredAt is not null || token.ExpiresAt is not { } expiresAt) return token;
+        if (time.GetUtcNow() + MaxClockSkew < expiresAt) return token;
+
+        state.State.Token = token with { ExpiredAt = observedAt };
         await state.WriteOrRetireAsync(this);
         return state.State.Token;
     }

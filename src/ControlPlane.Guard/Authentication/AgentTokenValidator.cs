@@ -47,7 +47,41 @@ public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache gu
     public TokenStatus StatusOf(AgentToken token)
     {
         if (token.RevokedAt is not null || guardState.IsRevoked(token.Id)) return TokenStatus.Revoked;
-        if (token.IsExpired(time.GetUtcNow())) return TokenStatus.Expired;
-        return TokenStatus.Valid;
+
+        // The cached record may know more than the caller's copy (a session holds the record it opened with).
+        if (_records.TryGetValue(token.Id, out var cached) && cached.Token.ExpiredAt is not null) return TokenStatus.Expired;
+        var now = time.GetUtcNow();
+        if (!token.IsExpired(now)) return TokenStatus.Valid;
+
+        if (token.ExpiredAt is null) RecordExpiry(token.Id, now);
+        return TokenStatus.Expired;
     }
+
+    /// <summary>
+    /// Once expired, always expired: the first expiry this silo sees is recorded in the token's grain (persisted,
+    /// so every silo that loads the token later knows) and in this silo's cache, so a clock stepped back past the
+    /// expiry does not revive the token. Best effort and off the call path: until it lands, the clock decides.
+    /// </summary>
+    private void RecordExpiry(string tokenId, DateTimeOffset observedAt)
+    {
+        if (!_recording.TryAdd(tokenId, 0)) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var recorded = await grains.GetGrain<IAgentTokenGrain>(tokenId).MarkExpiredAsync(observedAt);
+                if (recorded?.ExpiredAt is not null) _records[tokenId] = new GrantedToken(recorded, ScopeGrant.Parse(recorded.Scopes));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The grain or its storage is unavailable: the next call past the expiry tries again.
+            }
+            finally
+            {
+                _recording.TryRemove(tokenId, out _);
+            }
+        });
+    }
+
+    private readonly ConcurrentDictionary<string, byte> _recording = new(StringComparer.Ordinal);
 }

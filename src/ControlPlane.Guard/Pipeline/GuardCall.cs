@@ -25,6 +25,12 @@ public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGran
     public IDictionary<string, JsonElement>? Arguments { get; } = arguments;
 
     /// <summary>
+    /// Pointers (from the request's params) of keys the client sent twice in one object. The parsed
+    /// <see cref="Arguments"/> kept one value of each; the schema step refuses the call rather than guess which.
+    /// </summary>
+    public IReadOnlyList<string> DuplicateKeys { get; init; } = [];
+
+    /// <summary>
     /// Keyed hash of the arguments without the confirmation token, computed once per call (by the auditor)
     /// and reused by every step that binds to the exact arguments.
     /// </summary>

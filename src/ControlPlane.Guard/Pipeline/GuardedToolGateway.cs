@@ -91,6 +91,7 @@ public sealed partial class GuardedToolGateway(
         var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments)
         {
             IsAction = guardState.Policy.IsAction(tool, identity.TenantId),
+            DuplicateKeys = request.JsonRpcRequest?.Params is { } raw ? Schemas.DuplicateKeys.Find(raw) : [],
         };
         var audit = auditor.Begin(call);
 

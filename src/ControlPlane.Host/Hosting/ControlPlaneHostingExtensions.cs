@@ -57,6 +57,7 @@ public static class ControlPlaneHostingExtensions
 
         builder.UseOrleans(silo =>
         {
+            if (settings.Cluster.Tls.Enabled) silo.UseClusterTls(settings.Cluster.Tls, TimeProvider.System);
             if (settings.IsProduction)
             {
                 silo.UseProductionCluster(settings, clusterDatabase!);
@@ -104,9 +105,22 @@ public static class ControlPlaneHostingExtensions
 
         builder.AddControlPlaneTelemetry();
 
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+        {
+            // Say what is wrong with an unreadable body (a repeated key, a wrong type, truncated JSON): the serializer's
+            // message names the property path and position, never a value.
+            if (context.Exception is Microsoft.AspNetCore.Http.BadHttpRequestException { InnerException: System.Text.Json.JsonException json })
+            {
+                context.ProblemDetails.Detail = "The request body is not acceptable JSON for this request: " + json.Message;
+            }
+        });
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            // A repeated key is ambiguous (which value did the operator mean?): 400, never "the last one wins".
+            o.SerializerOptions.AllowDuplicateProperties = false;
+        });
         builder.Services.Configure<KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes);
         builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = settings.MaxRequestBodyBytes);
         return builder;

@@ -1,3 +1,5 @@
+using ControlPlane.Host.Cluster;
+
 namespace ControlPlane.Host.Hosting;
 
 /// <summary>The host's settings, bound from the <c>ControlPlane</c> configuration section.</summary>
@@ -36,6 +38,9 @@ public sealed class ControlPlaneOptions
     /// <summary>Production: the first admin operator, created only while no operator exists.</summary>
     public BootstrapOptions Bootstrap { get; set; } = new();
 
+    /// <summary>Silo-to-silo settings (<c>ControlPlane:Cluster:*</c>): mutual TLS between silos.</summary>
+    public ClusterSecurityOptions Cluster { get; set; } = new();
+
     /// <summary>Seed the demo tenant, agent, token and operator on first start (embedded profile only).</summary>
     public bool SeedDemo { get; set; } = true;
 
@@ -72,6 +77,7 @@ public sealed class ControlPlaneOptions
         {
             foreach (var problem in ValidateProduction(connectionString)) yield return problem;
         }
+        foreach (var problem in Cluster.Tls.Validate($"{SectionName}:Cluster:Tls")) yield return problem;
         if (MaxRequestBodyBytes < 1024) yield return $"{SectionName}:MaxRequestBodyBytes must be at least 1024.";
         foreach (var origin in AllowedOrigins)
         {

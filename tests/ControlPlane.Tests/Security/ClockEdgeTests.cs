@@ -81,11 +81,72 @@ public sealed class ClockEdgeTests(ClockEdgeFixture fixture) : IClassFixture<Clo
             System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Unauthorized, opening.StatusCode);
 
-        // Token expiry is judged on the wall clock and is not recorded: a clock stepped back makes the token
-        // valid again until it passes the expiry once more (a documented residual risk; silos run NTP).
-        Clock.Now = expiresAt - TimeSpan.FromSeconds(1);
-        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Lookup));
         Clock.Now = start;
+    }
+
+    [Fact]
+    public async Task Once_seen_expired_an_agent_token_stays_expired_when_the_clock_steps_back()
+    {
+        var start = Clock.Now;
+        var (token, id) = await Host.MintAsync("demo", "clock-step-agent", scopes: ["server:support-desk:read"], expiresInSeconds: 60);
+        var expiresAt = start + TimeSpan.FromSeconds(60);
+        await using var client = await Host.ConnectAsync(token);
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Lookup));
+
+        Clock.Now = expiresAt;
+        RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.Unauthenticated);
+        var recorded = await RecordedExpiryAsync(id);
+        Assert.Equal(expiresAt, recorded);
+
+        // Stepped back past the expiry (an NTP correction, a VM restored from a snapshot): still expired, mid-session
+        // and for a new session, even on a silo that has never cached the token (the record is persisted).
+        Clock.Now = start;
+        RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.Unauthenticated);
+        using var http = Host.Http(token);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.PostAsync("/mcp", new StringContent(Initialize, System.Text.Encoding.UTF8, "application/json"))).StatusCode);
+        var stored = await Host.Services.GetRequiredService<IGrainFactory>().GetGrain<ControlPlane.Tokens.IAgentTokenGrain>(id).GetAsync();
+        Assert.True(stored!.IsExpired(start));
+    }
+
+    [Fact]
+    public async Task An_expiry_reported_by_a_clock_far_ahead_is_not_recorded_but_small_skew_is()
+    {
+        var start = Clock.Now;
+        var grains = Host.Services.GetRequiredService<IGrainFactory>();
+        var (token, id) = await Host.MintAsync("demo", "clock-skew-agent", scopes: ["server:support-desk:read"], expiresInSeconds: 3600);
+        var expiresAt = start + TimeSpan.FromHours(1);
+
+        // A silo an hour ahead says "expired": the token grain's clock disagrees by far more than the allowed skew.
+        var early = await grains.GetGrain<ControlPlane.Tokens.IAgentTokenGrain>(id).MarkExpiredAsync(expiresAt);
+        Assert.Null(early!.ExpiredAt);
+        await using (var client = await Host.ConnectAsync(token))
+        {
+            RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Lookup));
+        }
+
+        // Within the skew (the grain's clock a minute short of the expiry): recorded, so every silo that loads the
+        // token from now on finds it expired whatever its clock says. (A silo that has it cached already expires it
+        // by its own clock a minute later: the skew tolerated.)
+        Clock.Now = expiresAt - TimeSpan.FromMinutes(1);
+        var close = await grains.GetGrain<ControlPlane.Tokens.IAgentTokenGrain>(id).MarkExpiredAsync(expiresAt);
+        Assert.Equal(expiresAt, close!.ExpiredAt);
+        Assert.True((await grains.GetGrain<ControlPlane.Tokens.IAgentTokenGrain>(id).GetAsync())!.IsExpired(start));
+        Clock.Now = start;
+    }
+
+    private const string Initialize = """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}""";
+
+    /// <summary>Waits for the silo's background record of the expiry to land in the token's grain.</summary>
+    private async Task<DateTimeOffset?> RecordedExpiryAsync(string tokenId)
+    {
+        var grain = Host.Services.GetRequiredService<IGrainFactory>().GetGrain<ControlPlane.Tokens.IAgentTokenGrain>(tokenId);
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            if ((await grain.GetAsync())?.ExpiredAt is { } at) return at;
+            await Task.Delay(50);
+        }
+
+        return null;
     }
 
     [Fact]

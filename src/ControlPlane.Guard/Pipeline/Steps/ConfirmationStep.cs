@@ -40,6 +40,7 @@ public sealed class ConfirmationStep(
     ArgumentHasher hasher,
     IOptions<ConfirmationOptions> options,
     ApprovalNotifier notifier,
+    ApprovalIds approvalIds,
     [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time) : IGuardStep
 {
     public string Name => "confirmation";
@@ -87,6 +88,11 @@ public sealed class ConfirmationStep(
         {
             reason = "The confirmation_token is not a confirmation token.";
         }
+        else if (!approvalIds.IsGenuine(approvalId))
+        {
+            // Made up or from another cluster: refused in memory, so guessing ids activates no grain.
+            reason = "The confirmation_token was not issued by this control plane.";
+        }
         else
         {
             var context = new RedeemContext(call.Identity.TenantId, call.Identity.AgentId, call.Tool.ServerId, call.Tool.ToolName, argumentsHash, call.Identity.SessionId);
@@ -118,7 +124,7 @@ public sealed class ConfirmationStep(
         var settings = options.Value;
         var toolKey = call.Tool.Key;
         var request = new ApprovalRequest(
-            "apr-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(10)),
+            approvalIds.NewId(),
             call.Identity.TenantId, call.Identity.AgentId, call.Identity.UserId, call.Identity.SessionId, call.Token.Id,
             call.Tool.ServerId, call.Tool.ToolName,
             redactor.RedactToCanonicalJson(arguments, toolKey), argumentsHash,

@@ -25,6 +25,14 @@ public sealed class SchemaStep(GuardStateCache guardState) : IGuardStep
             return Refuse([new Violation("", $"The input schema of '{tool.PublicName}' cannot be evaluated, so no call is let through. Tell the operators.")]);
         }
 
+        if (call.DuplicateKeys.Count > 0)
+        {
+            // Checked before the schema: the parsed arguments hold only one of the values, so validating them proves nothing.
+            return Refuse([.. call.DuplicateKeys.Select(pointer => pointer.StartsWith("/arguments/", StringComparison.Ordinal)
+                ? new Violation(pointer["/arguments".Length..], "This key appears more than once in the arguments; send it once.")
+                : new Violation("", pointer.Length == 0 ? "The request's params repeat a key; send each key once." : $"The request's params repeat the key at {pointer}; send each key once."))]);
+        }
+
         using var document = Parse(call.Arguments);
         var arguments = document?.RootElement ?? EmptyObject;
         var found = own.Validate(arguments);
