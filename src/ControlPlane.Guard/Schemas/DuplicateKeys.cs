@@ -17,11 +17,16 @@ public static class DuplicateKeys
     /// </summary>
     public static IReadOnlyList<string> Find(JsonNode node)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
+        // Every tool call passes through here: the text is written into a per-thread buffer, not a new one per call.
+        // The scan below is synchronous, so the buffer is free again before this thread writes the next call's params.
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
+        writer.Reset(buffer);
         try
         {
-            using var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
             node.WriteTo(writer);
+            writer.Flush();
         }
         catch (ArgumentException)
         {
@@ -30,8 +35,15 @@ public static class DuplicateKeys
             return [""];
         }
 
-        return Find(buffer.WrittenSpan);
+        var found = Find(buffer.WrittenSpan);
+        if (buffer.Capacity > MaxRetainedBuffer) t_buffer = null;
+        return found;
     }
+
+    private const int MaxRetainedBuffer = 1 << 20;
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
     /// <summary>JSON pointers of the second (third...) occurrence of each repeated name; empty when there is none or the JSON is malformed.</summary>
     public static IReadOnlyList<string> Find(ReadOnlySpan<byte> json, int max = 16)
