@@ -61,26 +61,43 @@ public static class AuditServiceCollectionExtensions
                 [$"{AuditOptions.SectionName}:HashKey is required: a base64 key of at least 32 bytes, the same on every silo."]);
         }
 
-        // Embedded default: one key per data directory, created once, owner-only, shared by its silos.
+        // Embedded default: one key per data directory, created once, owner-only, shared by its silos. Written to a
+        // private temporary file and then linked into place, so a silo starting alongside never reads a half-written key.
         var path = Path.Combine(dataDir, "audit-hash.key");
-        if (File.Exists(path)) return Convert.FromBase64String(File.ReadAllText(path).Trim());
+        if (File.Exists(path)) return ReadKey(path);
 
         Directory.CreateDirectory(dataDir);
         var fresh = RandomNumberGenerator.GetBytes(32);
+        var temporary = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows()) fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         try
         {
-            using var stream = new FileStream(path, fileOptions);
-            using var writer = new StreamWriter(stream);
-            writer.Write(Convert.ToBase64String(fresh));
+            using (var stream = new FileStream(temporary, fileOptions))
+            using (var writer = new StreamWriter(stream))
+            {
+                writer.Write(Convert.ToBase64String(fresh));
+            }
+
+            File.Move(temporary, path, overwrite: false);
             return fresh;
         }
         catch (IOException) when (File.Exists(path))
         {
-            // Another silo on the same data directory created it first.
-            return Convert.FromBase64String(File.ReadAllText(path).Trim());
+            // Another silo on the same data directory created it first: use that one.
+            return ReadKey(path);
         }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    private static byte[] ReadKey(string path)
+    {
+        var key = Convert.FromBase64String(File.ReadAllText(path).Trim());
+        return key.Length >= 32 ? key : throw new OptionsValidationException(AuditOptions.SectionName, typeof(AuditOptions),
+            [$"The audit hash key in {path} is shorter than 32 bytes; restore it from backup (records hashed under it cannot be re-checked otherwise)."]);
     }
 }
 
