@@ -61,25 +61,20 @@ public static class AuditServiceCollectionExtensions
                 [$"{AuditOptions.SectionName}:HashKey is required: a base64 key of at least 32 bytes, the same on every silo."]);
         }
 
-        // Embedded default: one key per data directory, created once, owner-only, shared by its silos. Written to a
-        // private temporary file and then linked into place, so a silo starting alongside never reads a half-written key.
+        // Embedded default: one key per data directory, created once, owner-only, shared by its silos. CreateNew decides
+        // atomically which silo writes it; the others may open it before its one write lands, so they wait for it.
         var path = Path.Combine(dataDir, "audit-hash.key");
         if (File.Exists(path)) return ReadKey(path);
 
         Directory.CreateDirectory(dataDir);
         var fresh = RandomNumberGenerator.GetBytes(32);
-        var temporary = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows()) fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         try
         {
-            using (var stream = new FileStream(temporary, fileOptions))
-            using (var writer = new StreamWriter(stream))
-            {
-                writer.Write(Convert.ToBase64String(fresh));
-            }
-
-            File.Move(temporary, path, overwrite: false);
+            using var stream = new FileStream(path, fileOptions);
+            using var writer = new StreamWriter(stream);
+            writer.Write(Convert.ToBase64String(fresh));
             return fresh;
         }
         catch (IOException) when (File.Exists(path))
@@ -87,17 +82,23 @@ public static class AuditServiceCollectionExtensions
             // Another silo on the same data directory created it first: use that one.
             return ReadKey(path);
         }
-        finally
-        {
-            File.Delete(temporary);
-        }
     }
 
     private static byte[] ReadKey(string path)
     {
-        var key = Convert.FromBase64String(File.ReadAllText(path).Trim());
-        return key.Length >= 32 ? key : throw new OptionsValidationException(AuditOptions.SectionName, typeof(AuditOptions),
-            [$"The audit hash key in {path} is shorter than 32 bytes; restore it from backup (records hashed under it cannot be re-checked otherwise)."]);
+        const int KeyTextLength = 44; // base64 of 32 bytes
+        for (var attempt = 0; ; attempt++)
+        {
+            var text = File.ReadAllText(path).Trim();
+            if (text.Length >= KeyTextLength || attempt == 200)
+            {
+                var key = Convert.FromBase64String(text);
+                return key.Length >= 32 ? key : throw new OptionsValidationException(AuditOptions.SectionName, typeof(AuditOptions),
+                    [$"The audit hash key in {path} is shorter than 32 bytes; restore it from backup (records hashed under it cannot be re-checked otherwise)."]);
+            }
+
+            Thread.Sleep(10);
+        }
     }
 }
 
