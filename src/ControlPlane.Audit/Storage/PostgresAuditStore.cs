@@ -33,18 +33,6 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
     // 500-row batches it cost the server about a quarter less CPU per record.
     private const string CopySql = $"COPY audit_records ({AuditRows.Columns}) FROM STDIN (FORMAT BINARY)";
 
-    // A small batch (a lone call's record, a quiet moment) goes in as one INSERT sent together with the head update:
-    // one round trip where COPY needs three. Round trips, not server CPU, are what a lone call waits for.
-    private const int SmallBatch = 32;
-
-    private const string InsertSmallBatchSql = $"""
-        INSERT INTO audit_records ({AuditRows.Columns})
-        SELECT * FROM unnest(
-            $1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-            $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
-            $19::bigint[], $20::double precision[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[])
-        """;
-
     private const string MoveHeadsSql = """
         UPDATE audit_heads AS h SET seq = v.seq, hash = v.hash
         FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v (tenant_id, seq, hash)
@@ -132,6 +120,16 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
             heads[entry.TenantId] = new ChainLink(sequence, hash);
         }
 
+        await using (var importer = await connection.BeginBinaryImportAsync(CopySql, cancellationToken))
+        {
+            foreach (var record in records)
+            {
+                await WriteRowAsync(importer, record, cancellationToken);
+            }
+
+            await importer.CompleteAsync(cancellationToken);
+        }
+
         var headTenants = new string[heads.Count];
         var headSequences = new long[heads.Count];
         var headHashes = new string[heads.Count];
@@ -144,28 +142,11 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
             h++;
         }
 
-        var moveHeads = Command(MoveHeadsSql, Array(headTenants, NpgsqlDbType.Text), Array(headSequences, NpgsqlDbType.Bigint), Array(headHashes, NpgsqlDbType.Text));
-        if (n <= SmallBatch)
+        await using (var move = new NpgsqlCommand(MoveHeadsSql, connection, transaction))
         {
-            await using var write = new NpgsqlBatch(connection, transaction);
-            write.BatchCommands.Add(InsertRows(records));
-            write.BatchCommands.Add(moveHeads);
-            await write.ExecuteNonQueryAsync(cancellationToken);
-        }
-        else
-        {
-            await using (var importer = await connection.BeginBinaryImportAsync(CopySql, cancellationToken))
-            {
-                foreach (var record in records)
-                {
-                    await WriteRowAsync(importer, record, cancellationToken);
-                }
-
-                await importer.CompleteAsync(cancellationToken);
-            }
-
-            await using var move = new NpgsqlBatch(connection, transaction);
-            move.BatchCommands.Add(moveHeads);
+            move.Parameters.Add(Array(headTenants, NpgsqlDbType.Text));
+            move.Parameters.Add(Array(headSequences, NpgsqlDbType.Bigint));
+            move.Parameters.Add(Array(headHashes, NpgsqlDbType.Text));
             await move.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -321,65 +302,6 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
 
     private static NpgsqlParameter<T[]> Array<T>(T[] values, NpgsqlDbType elementType) =>
         new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | elementType };
-
-    // One array per column, in the order of AuditRows.Columns, for InsertSmallBatchSql.
-    private static NpgsqlBatchCommand InsertRows(AuditRecord[] records)
-    {
-        var n = records.Length;
-        var text = new string?[AuditRows.ColumnCount][];
-        var sequences = new long[n];
-        var timestamps = new DateTimeOffset[n];
-        var sizes = new long?[n];
-        var latencies = new double?[n];
-        foreach (var column in TextColumns) text[column] = new string?[n];
-        for (var i = 0; i < n; i++)
-        {
-            var record = records[i];
-            var e = record.Entry;
-            text[0][i] = e.TenantId;
-            sequences[i] = record.Sequence;
-            text[2][i] = e.Id;
-            timestamps[i] = e.Timestamp;
-            text[4][i] = e.AgentId;
-            text[5][i] = e.UserId;
-            text[6][i] = e.SessionId;
-            text[7][i] = e.TokenId;
-            text[8][i] = e.Kind;
-            text[9][i] = e.Server;
-            text[10][i] = e.Tool;
-            text[11][i] = e.Arguments;
-            text[12][i] = e.ArgumentsHash;
-            text[13][i] = e.Decision;
-            text[14][i] = e.Code;
-            text[15][i] = e.Outcome;
-            text[16][i] = e.ErrorType;
-            text[17][i] = e.ResultHash;
-            sizes[i] = e.ResultSize;
-            latencies[i] = e.LatencyMs;
-            text[20][i] = e.ConfirmationId;
-            text[21][i] = e.Silo;
-            text[22][i] = e.Detail;
-            text[23][i] = record.PreviousHash;
-            text[24][i] = record.Hash;
-        }
-
-        var command = new NpgsqlBatchCommand(InsertSmallBatchSql);
-        for (var column = 0; column < AuditRows.ColumnCount; column++)
-        {
-            command.Parameters.Add(column switch
-            {
-                1 => Array(sequences, NpgsqlDbType.Bigint),
-                3 => Array(timestamps, NpgsqlDbType.TimestampTz),
-                18 => Array(sizes, NpgsqlDbType.Bigint),
-                19 => Array(latencies, NpgsqlDbType.Double),
-                _ => Array(text[column], NpgsqlDbType.Text),
-            });
-        }
-
-        return command;
-    }
-
-    private static readonly int[] TextColumns = [0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24];
 
     // Same order as AuditRows.Columns (and so CopySql).
     private static async Task WriteRowAsync(NpgsqlBinaryImporter importer, AuditRecord record, CancellationToken cancellationToken)
