@@ -149,6 +149,17 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         print("`lookup_customer_by_email` in a closed loop, one SDK client (stateful session) per concurrent caller. Ratios are against the bare run of the same concurrency in this run; " +
               "throughput ratio is bare calls/s ÷ variant calls/s, p50/p99 ratios are variant ÷ bare. Client and servers share the machine's cores.");
         print("");
+        // Warm every server up before anything is measured: tiered JIT and dynamic PGO take a second or two of calls to
+        // settle, and without this the first ControlPlane row ran on unoptimised code and looked ~2x slower than later rows.
+        foreach (var connect in new Func<Task<McpClient>>[] { bare.ConnectAsync, () => guarded.ConnectAsync(), () => noAudit.ConnectAsync() })
+        {
+            await LoadGenerator.RunAsync(connect, 4, TimeSpan.FromSeconds(quick ? 2 : 5));
+        }
+
+        // "Every pattern on" runs again at the end of each level: the two runs bracket the variants, so drift during the
+        // level (machine load, the audit file growing) shows up as a difference between them.
+        variants.Add(("ControlPlane, every pattern on (again, after the variants)", () => guarded.ConnectAsync(), () => switches.Off = []));
+
         foreach (var concurrency in levels)
         {
             print($"### {concurrency} concurrent session{(concurrency == 1 ? "" : "s")}");
@@ -157,20 +168,23 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
             print("|---|---|---|---|---|---|---|---|---|");
             var baseline = await LoadGenerator.RunAsync(bare.ConnectAsync, concurrency, duration);
             print(Row("bare MCP SDK server (a)", baseline, baseline));
+            var guardedRuns = new List<LoadResult>();
             foreach (var (name, connect, arrange) in variants)
             {
                 arrange();
                 var result = await LoadGenerator.RunAsync(connect, concurrency, duration);
                 print(Row(name, result, baseline));
-                if (name.StartsWith("ControlPlane", StringComparison.Ordinal))
-                {
-                    var throughput = baseline.Rate / result.Rate;
-                    var p99 = result.Figures.P99Ms / baseline.Figures.P99Ms;
-                    _targets.Add((Inv($"guarded read ≤ 1.15x bare SDK at {concurrency} session(s), p99 included"),
-                        Inv($"throughput {throughput:0.00}x, p99 {p99:0.00}x ({result.Figures.P99Ms:0.00} vs {baseline.Figures.P99Ms:0.00} ms)"),
-                        throughput <= 1.15 && p99 <= 1.15));
-                }
+                if (name.StartsWith("ControlPlane", StringComparison.Ordinal)) guardedRuns.Add(result);
             }
+
+            // The target is judged on the mean of the two bracketing runs.
+            var guardedRate = guardedRuns.Average(r => r.Rate);
+            var guardedP99 = guardedRuns.Average(r => r.Figures.P99Ms);
+            var throughput = baseline.Rate / guardedRate;
+            var p99 = guardedP99 / baseline.Figures.P99Ms;
+            _targets.Add((Inv($"guarded read ≤ 1.15x bare SDK at {concurrency} session(s), p99 included (mean of the two every-pattern runs)"),
+                Inv($"throughput {throughput:0.00}x, p99 {p99:0.00}x ({guardedP99:0.00} vs {baseline.Figures.P99Ms:0.00} ms)"),
+                throughput <= 1.15 && p99 <= 1.15));
 
             switches.Off = [];
             discardSwitches.Off = [];
