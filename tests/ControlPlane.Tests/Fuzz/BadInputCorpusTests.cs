@@ -239,20 +239,7 @@ public sealed class BadInputCorpusTests(SecurityHostFixture fixture, ITestOutput
     private async Task<string> OpenSessionAsync()
     {
         using var http = Host.Http(Host.Credentials.AgentToken);
-        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        var init = await http.PostAsync("/mcp", new StringContent(
-            """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fuzz","version":"1"}}}""",
-            Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.OK, init.StatusCode);
-        var session = init.Headers.GetValues("Mcp-Session-Id").Single();
-        using var initialized = new HttpRequestMessage(HttpMethod.Post, "/mcp")
-        {
-            Content = new StringContent("""{"jsonrpc":"2.0","method":"notifications/initialized"}""", Encoding.UTF8, "application/json"),
-        };
-        initialized.Headers.Add("Mcp-Session-Id", session);
-        Assert.True((await http.SendAsync(initialized)).IsSuccessStatusCode);
-        return session;
+        return await RawMcpSession.OpenAsync(http, "fuzz");
     }
 
     private static async Task<byte[]?> BodyOf(Case @case)

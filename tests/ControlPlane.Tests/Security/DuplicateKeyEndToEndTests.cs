@@ -20,7 +20,7 @@ public sealed class DuplicateKeyEndToEndTests(SecurityHostFixture fixture)
         using var http = Host.Http(token);
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        var session = await OpenSessionAsync(http);
+        var session = await RawMcpSession.OpenAsync(http, "dup");
 
         var answer = await CallAsync(http, session,
             """{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"lookup_customer_by_email","arguments":{"email":"grace@example.com","\u0065mail":"ada@example.com"}}}""");
@@ -60,22 +60,6 @@ public sealed class DuplicateKeyEndToEndTests(SecurityHostFixture fixture)
 
         var after = (await admin.GetFromJsonAsync<JsonElement>("/api/v1/kill-switches")).GetProperty("items").GetArrayLength();
         Assert.Equal(before, after);
-    }
-
-    private static async Task<string> OpenSessionAsync(HttpClient http)
-    {
-        var init = await http.PostAsync("/mcp", new StringContent(
-            """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"dup","version":"1"}}}""",
-            Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.OK, init.StatusCode);
-        var session = init.Headers.GetValues("Mcp-Session-Id").Single();
-        using var initialized = new HttpRequestMessage(HttpMethod.Post, "/mcp")
-        {
-            Content = new StringContent("""{"jsonrpc":"2.0","method":"notifications/initialized"}""", Encoding.UTF8, "application/json"),
-        };
-        initialized.Headers.Add("Mcp-Session-Id", session);
-        Assert.True((await http.SendAsync(initialized)).IsSuccessStatusCode);
-        return session;
     }
 
     /// <summary>Sends one JSON-RPC request and returns its response, whether sent as JSON or as an SSE event.</summary>
