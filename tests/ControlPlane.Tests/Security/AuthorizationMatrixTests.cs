@@ -24,22 +24,6 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
 
     private ControlPlaneTestHost Host => fixture.Host;
 
-    /// <summary>How an operation relates to tenants, which decides what a tenant-limited operator gets.</summary>
-    private enum Reach
-    {
-        /// <summary>Names one tenant (path, query or body): a limited operator gets the case's other-tenant status for a tenant it lacks.</summary>
-        Tenant,
-
-        /// <summary>Affects every tenant: only an all-tenant operator may.</summary>
-        AllTenants,
-
-        /// <summary>Lists across tenants: a limited operator gets 200 with only its own tenants' items.</summary>
-        Listing,
-
-        /// <summary>Touches no tenant's data (drills run on their own synthetic tenant): the role alone decides.</summary>
-        NoTenant,
-    }
-
     private sealed record Case(string Name, string Role, Reach Reach, HttpStatusCode Success, Func<string, Task<HttpRequestMessage>> Build,
         HttpStatusCode OtherTenant = HttpStatusCode.Forbidden);
 

@@ -32,21 +32,6 @@ public sealed class ConsoleAuthorizationMatrixTests(SecurityHostFixture fixture,
 
     private ControlPlaneTestHost Host => fixture.Host;
 
-    private enum Reach
-    {
-        /// <summary>Names one tenant: a limited operator gets the case's other-tenant outcome for a tenant it lacks.</summary>
-        Tenant,
-
-        /// <summary>Affects every tenant: only an all-tenant operator may.</summary>
-        AllTenants,
-
-        /// <summary>Lists across tenants: a limited operator succeeds and sees only its own tenants' items.</summary>
-        Listing,
-
-        /// <summary>Touches no tenant's data: the role alone decides.</summary>
-        NoTenant,
-    }
-
     private enum Outcome
     {
         Allowed,
