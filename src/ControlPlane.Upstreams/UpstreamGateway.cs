@@ -160,14 +160,18 @@ public sealed partial class UpstreamGateway(
             }
 
             retired.AddRange(current.Where(kv => !wanted.ContainsKey(kv.Key)).Select(kv => kv.Value));
+
+            // A removed registration leaves the catalog before its connection goes: agents stop seeing its tools at once,
+            // instead of for as long as its process takes to stop.
+            foreach (var connection in retired)
+            {
+                if (!next.ContainsKey(connection.Key)) catalog.RemoveRegistration(connection.Id, connection.Definition.TenantId);
+            }
+
             Volatile.Write(ref _connections, next);
             _registryVersion = snapshot.Version;
 
-            foreach (var connection in retired)
-            {
-                await connection.DisposeAsync();
-                if (!next.ContainsKey(connection.Key)) catalog.RemoveRegistration(connection.Id, connection.Definition.TenantId);
-            }
+            foreach (var connection in retired) await connection.DisposeAsync();
 
             foreach (var connection in next.Values.Where(c => !current.ContainsValue(c))) connection.Start();
         }
