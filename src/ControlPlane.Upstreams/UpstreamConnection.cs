@@ -484,7 +484,8 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                     Interlocked.Increment(ref forwarding.Pending);
                     try
                     {
-                        await caller.NotifyProgressAsync(callerToken, progress.Progress, cancellationToken: ct);
+                        await forwarding.ForwardInOrderAsync(progress.Progress,
+                            value => caller.NotifyProgressAsync(callerToken, value, cancellationToken: ct), ct);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
@@ -522,12 +523,31 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// The SDK handles each incoming message on its own task, so the upstream's last progress notification can
-    /// race its result. Before the result goes back, a short grace lets such a notification through, in order.
+    /// The SDK handles each incoming message on its own task, so the upstream's progress notifications reach us
+    /// in any order, and the last one can race its result. Forwarding is one at a time and only forwards: MCP
+    /// requires progress to increase, so a value overtaken by a later one is stale and is dropped rather than sent
+    /// backwards. Before the result goes back, a short grace lets a late notification through.
     /// </summary>
     private sealed class ProgressForwarding
     {
+        private readonly SemaphoreSlim _gate = new(1, 1);
+        private double _last = double.NegativeInfinity;
         public int Pending;
+
+        public async Task ForwardInOrderAsync(ProgressNotificationValue value, Func<ProgressNotificationValue, Task> send, CancellationToken cancellationToken)
+        {
+            await _gate.WaitAsync(cancellationToken);
+            try
+            {
+                if (value.Progress <= _last) return;
+                _last = value.Progress;
+                await send(value);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
 
         public async Task DrainAsync(TimeProvider time)
         {

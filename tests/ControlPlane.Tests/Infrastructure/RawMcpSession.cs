@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 
 namespace ControlPlane.Tests.Infrastructure;
 
@@ -28,5 +29,23 @@ internal static class RawMcpSession
         initialized.Headers.Add("Mcp-Session-Id", session);
         Assert.True((await http.SendAsync(initialized)).IsSuccessStatusCode);
         return session;
+    }
+
+    /// <summary>
+    /// Posts one JSON-RPC message on the session and returns every message of its answer in wire order: a plain
+    /// JSON body is one message, an SSE stream is each <c>data:</c> event (notifications first, then the response).
+    /// </summary>
+    public static async Task<IReadOnlyList<JsonElement>> ExchangeAsync(HttpClient http, string session, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Mcp-Session-Id", session);
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        if (text.TrimStart().StartsWith('{')) return [JsonDocument.Parse(text).RootElement.Clone()];
+        return text.Split('\n')
+            .Where(line => line.StartsWith("data:", StringComparison.Ordinal))
+            .Select(line => JsonDocument.Parse(line["data:".Length..].Trim()).RootElement.Clone())
+            .ToList();
     }
 }

@@ -63,16 +63,6 @@ public sealed class DuplicateKeyEndToEndTests(SecurityHostFixture fixture)
     }
 
     /// <summary>Sends one JSON-RPC request and returns its response, whether sent as JSON or as an SSE event.</summary>
-    private static async Task<JsonElement> CallAsync(HttpClient http, string session, string body)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Add("Mcp-Session-Id", session);
-        var response = await http.SendAsync(request);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var text = await response.Content.ReadAsStringAsync();
-        var json = text.TrimStart().StartsWith('{')
-            ? text
-            : text.Split('\n').Where(l => l.StartsWith("data:", StringComparison.Ordinal)).Select(l => l["data:".Length..].Trim()).Last(l => l.Contains("\"id\"", StringComparison.Ordinal));
-        return JsonDocument.Parse(json).RootElement.Clone();
-    }
+    private static async Task<JsonElement> CallAsync(HttpClient http, string session, string body) =>
+        (await RawMcpSession.ExchangeAsync(http, session, body)).Last(message => message.TryGetProperty("id", out _));
 }
