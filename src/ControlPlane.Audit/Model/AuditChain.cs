@@ -21,33 +21,78 @@ public static class AuditChain
 
     public static string ComputeHash(AuditEntry entry, long sequence, string previousHash)
     {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            // A fixed field order, not reflection: the hash must never change because a property moved.
-            writer.WriteStartArray();
-            writer.WriteNumberValue(sequence);
-            writer.WriteStringValue(previousHash);
-            writer.WriteStringValue(entry.Id);
-            writer.WriteNumberValue(Normalize(entry.Timestamp).UtcTicks / 10);
-            foreach (var value in new[]
-            {
-                entry.TenantId, entry.AgentId, entry.UserId, entry.SessionId, entry.TokenId, entry.Kind, entry.Server, entry.Tool,
-                entry.Arguments, entry.ArgumentsHash, entry.Decision, entry.Code, entry.Outcome, entry.ErrorType, entry.ResultHash,
-                entry.ConfirmationId, entry.Silo, entry.Detail,
-            })
-            {
-                if (value is null) writer.WriteNullValue();
-                else writer.WriteStringValue(value);
-            }
+        // Appends hash every record of a batch on one thread: a per-thread buffer and writer save two allocations
+        // and a growing copy per record. The bytes written are exactly those of a fresh writer with default options.
+        var scratch = t_scratch ??= new HashScratch();
+        var writer = scratch.Start();
 
-            if (entry.ResultSize is { } size) writer.WriteNumberValue(size);
-            else writer.WriteNullValue();
-            if (entry.LatencyMs is { } latency) writer.WriteStringValue(latency.ToString("R", CultureInfo.InvariantCulture));
-            else writer.WriteNullValue();
-            writer.WriteEndArray();
+        // A fixed field order, not reflection: the hash must never change because a property moved.
+        writer.WriteStartArray();
+        writer.WriteNumberValue(sequence);
+        writer.WriteStringValue(previousHash);
+        writer.WriteStringValue(entry.Id);
+        writer.WriteNumberValue(Normalize(entry.Timestamp).UtcTicks / 10);
+        WriteText(writer, entry.TenantId);
+        WriteText(writer, entry.AgentId);
+        WriteText(writer, entry.UserId);
+        WriteText(writer, entry.SessionId);
+        WriteText(writer, entry.TokenId);
+        WriteText(writer, entry.Kind);
+        WriteText(writer, entry.Server);
+        WriteText(writer, entry.Tool);
+        WriteText(writer, entry.Arguments);
+        WriteText(writer, entry.ArgumentsHash);
+        WriteText(writer, entry.Decision);
+        WriteText(writer, entry.Code);
+        WriteText(writer, entry.Outcome);
+        WriteText(writer, entry.ErrorType);
+        WriteText(writer, entry.ResultHash);
+        WriteText(writer, entry.ConfirmationId);
+        WriteText(writer, entry.Silo);
+        WriteText(writer, entry.Detail);
+        if (entry.ResultSize is { } size) writer.WriteNumberValue(size);
+        else writer.WriteNullValue();
+        if (entry.LatencyMs is { } latency) writer.WriteStringValue(latency.ToString("R", CultureInfo.InvariantCulture));
+        else writer.WriteNullValue();
+        writer.WriteEndArray();
+
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(scratch.Finish(), hash);
+        return Convert.ToHexStringLower(hash);
+    }
+
+    private static void WriteText(Utf8JsonWriter writer, string? value)
+    {
+        if (value is null) writer.WriteNullValue();
+        else writer.WriteStringValue(value);
+    }
+
+    [ThreadStatic]
+    private static HashScratch? t_scratch;
+
+    private sealed class HashScratch
+    {
+        // A record with large arguments must not pin a large buffer to the thread for good.
+        private const int KeptCapacity = 64 * 1024;
+
+        private readonly ArrayBufferWriter<byte> _buffer = new(1024);
+        private readonly Utf8JsonWriter _writer;
+
+        public HashScratch() => _writer = new Utf8JsonWriter(_buffer);
+
+        public Utf8JsonWriter Start()
+        {
+            // Reset as well as clear: a write that threw half way must not leave its bytes or state behind.
+            _buffer.ResetWrittenCount();
+            _writer.Reset(_buffer);
+            return _writer;
         }
 
-        return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));
+        public ReadOnlySpan<byte> Finish()
+        {
+            _writer.Flush();
+            if (_buffer.Capacity > KeptCapacity) t_scratch = null;
+            return _buffer.WrittenSpan;
+        }
     }
 }
