@@ -15,6 +15,12 @@ public sealed class AuditUnavailableException(string message, Exception? inner =
 /// transaction is being written go into the next one, so auditing never serialises calls and costs each
 /// call about one commit, however many calls are in flight.
 /// </summary>
+/// <remarks>
+/// When the store allows it (<see cref="IAuditStore.ConcurrentAppends"/>) and a full batch is waiting, a second
+/// batch is sent while the first commits. Each batch settles only its own callers, so a failed batch fails exactly
+/// its records. Two batches in flight may reach the tenant heads in either order, so records whose appends overlapped
+/// may be chained in either order; a record appended after another was acknowledged always comes after it.
+/// </remarks>
 public sealed partial class AuditWriter : BackgroundService
 {
     /// <summary>How long an owed record is retried, every <see cref="OwedRecordRetryDelay"/>, after the store refused it.</summary>
@@ -25,6 +31,7 @@ public sealed partial class AuditWriter : BackgroundService
     private readonly ILogger<AuditWriter> _logger;
     private readonly TimeProvider _time;
     private readonly int _maxBatch;
+    private readonly int _concurrentBatches;
     private readonly Channel<Pending> _queue;
     private long _written;
     private long _failedBatches;
@@ -36,6 +43,7 @@ public sealed partial class AuditWriter : BackgroundService
         _logger = logger;
         _time = time ?? TimeProvider.System;
         _maxBatch = Math.Max(1, options.Value.MaxBatch);
+        _concurrentBatches = Math.Max(1, store.ConcurrentAppends);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, options.Value.QueueCapacity))
         {
             SingleReader = true,
@@ -100,33 +108,44 @@ public sealed partial class AuditWriter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var batch = new List<Pending>(_maxBatch);
         var reader = _queue.Reader;
+        var inFlight = new List<Task>(_concurrentBatches);
         try
         {
             while (await reader.WaitToReadAsync(stoppingToken))
             {
+                // Another batch goes out while one is in flight only when a full batch is waiting: sent early it would
+                // carry a few records and cost a commit of its own, where waiting lets it fill (group commit).
+                while (inFlight.Count > 0 && (inFlight.Count >= _concurrentBatches || reader.Count < _maxBatch))
+                {
+                    inFlight.Remove(await Task.WhenAny(inFlight));
+                }
+
+                var batch = new List<Pending>(Math.Min(_maxBatch, reader.Count));
                 while (batch.Count < _maxBatch && reader.TryRead(out var next)) batch.Add(next);
-                await WriteAsync(batch, CancellationToken.None);
-                batch.Clear();
+                if (batch.Count > 0) inFlight.Add(WriteAsync(batch));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
 
+        // WriteAsync never throws: each batch settles its own callers.
+        await Task.WhenAll(inFlight);
+
         // Shutting down: write what is already queued, so a graceful stop loses nothing.
-        while (reader.TryRead(out var rest))
+        var rest = new List<Pending>(_maxBatch);
+        while (reader.TryRead(out var pending))
         {
-            batch.Add(rest);
-            if (batch.Count == _maxBatch)
+            rest.Add(pending);
+            if (rest.Count == _maxBatch)
             {
-                await WriteAsync(batch, CancellationToken.None);
-                batch.Clear();
+                await WriteAsync(rest);
+                rest = new List<Pending>(_maxBatch);
             }
         }
 
-        if (batch.Count > 0) await WriteAsync(batch, CancellationToken.None);
+        if (rest.Count > 0) await WriteAsync(rest);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -135,11 +154,13 @@ public sealed partial class AuditWriter : BackgroundService
         await base.StopAsync(cancellationToken);
     }
 
-    private async Task WriteAsync(List<Pending> batch, CancellationToken cancellationToken)
+    private async Task WriteAsync(List<Pending> batch)
     {
         try
         {
-            var records = await _store.AppendAsync([.. batch.Select(p => p.Entry)], cancellationToken);
+            var entries = new AuditEntry[batch.Count];
+            for (var i = 0; i < entries.Length; i++) entries[i] = batch[i].Entry;
+            var records = await _store.AppendAsync(entries, CancellationToken.None);
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(records[i]);
             Interlocked.Add(ref _written, batch.Count);
             BatchCommitted?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(batch[0].EnqueuedAt), batch.Count);

@@ -1,0 +1,231 @@
+using ControlPlane.Audit.Model;
+using ControlPlane.Audit.Storage;
+using ControlPlane.Audit.Writing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace ControlPlane.Tests.Audit;
+
+/// <summary>
+/// The group-committing writer on real PostgreSQL: every caller's record is durable when its append completes,
+/// chains stay contiguous and verifiable, a failed batch fails exactly its own callers, and a graceful stop
+/// writes what is queued.
+/// </summary>
+public sealed class AuditWriterTests(PostgresAuditServer server) : IClassFixture<PostgresAuditServer>, IAsyncLifetime
+{
+    private static readonly DateTimeOffset Base = new(2025, 6, 1, 8, 0, 0, TimeSpan.Zero);
+
+    private readonly string _run = Guid.NewGuid().ToString("N")[..10];
+    private PostgresAuditStore _store = null!;
+
+    public Task InitializeAsync()
+    {
+        _store = (PostgresAuditStore)server.Database.CreateStore();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _store.DisposeAsync();
+
+    [Fact]
+    public async Task Concurrent_callers_each_get_their_durable_record_and_every_chain_verifies()
+    {
+        var store = new ConcurrencyProbe(_store);
+        string[] tenants = [Tenant("a"), Tenant("b"), Tenant("c")];
+        const int Callers = 300, PerCaller = 10;
+
+        var writer = await StartWriterAsync(store, maxBatch: 50);
+        List<AuditRecord>[] perCaller;
+        try
+        {
+            // Each caller appends its records one after another, awaiting each, as a guarded call does.
+            perCaller = await Task.WhenAll(Enumerable.Range(0, Callers).Select(caller => Task.Run(async () =>
+            {
+                var mine = new List<AuditRecord>();
+                for (var i = 0; i < PerCaller; i++)
+                {
+                    mine.Add(await writer.AppendAsync(Entry(tenants[caller % tenants.Length], $"caller{caller}"), Timeout()));
+                }
+
+                return mine;
+            })));
+        }
+        finally
+        {
+            await StopAsync(writer);
+        }
+
+        var appended = perCaller.SelectMany(r => r).ToList();
+        Assert.Equal(Callers * PerCaller, appended.Count);
+        Assert.Equal(Callers * PerCaller, writer.Written);
+        Assert.Equal(0, writer.FailedBatches);
+
+        foreach (var tenant in tenants)
+        {
+            var returned = appended.Where(r => r.Entry.TenantId == tenant).OrderBy(r => r.Sequence).ToList();
+            Assert.Equal(Enumerable.Range(1, returned.Count).Select(i => (long)i), returned.Select(r => r.Sequence));
+            var stored = await ExportAsync(tenant);
+            Assert.Equal(returned, stored);
+            Assert.Equal(new ChainVerification(true, returned.Count, null, null), await _store.VerifyAsync(tenant, Timeout()));
+        }
+
+        // A record appended after another was acknowledged comes after it in the chain.
+        foreach (var mine in perCaller)
+        {
+            Assert.Equal(mine.Select(r => r.Sequence).Order(), mine.Select(r => r.Sequence));
+        }
+
+        Assert.InRange(store.MostInFlight, 1, _store.ConcurrentAppends);
+    }
+
+    [Fact]
+    public async Task A_failed_batch_fails_exactly_its_callers_and_the_batches_around_it_commit()
+    {
+        var tenant = Tenant("fail");
+        var taken = Entry(tenant, "first");
+        await _store.AppendAsync([taken], Timeout());
+
+        var store = new ConcurrencyProbe(_store);
+        var writer = await StartWriterAsync(store, maxBatch: 10);
+        var entries = Enumerable.Range(0, 300).Select(i => Entry(tenant, $"n{i}")).ToList();
+        // An id already stored: PostgreSQL rejects the whole batch that carries it.
+        entries[137] = entries[137] with { Id = taken.Id };
+
+        Task<AuditRecord>[] appends;
+        try
+        {
+            // Enqueued at once, so full batches are waiting and the writer keeps as many in flight as the store allows.
+            appends = entries.Select(e => writer.AppendAsync(e, Timeout())).ToArray();
+            await Task.WhenAll(appends.Select(a => a.ContinueWith(_ => { }, TaskScheduler.Default)));
+        }
+        finally
+        {
+            await StopAsync(writer);
+        }
+
+        var failed = Enumerable.Range(0, entries.Count).Where(i => appends[i].IsFaulted).ToList();
+        Assert.Contains(137, failed);
+        Assert.All(failed, i => Assert.IsType<AuditUnavailableException>(appends[i].Exception!.InnerException));
+        // Exactly one batch failed: the records queued around the duplicate, at most one batch's worth.
+        Assert.Equal(1, writer.FailedBatches);
+        Assert.InRange(failed.Count, 1, 10);
+        Assert.Equal(Enumerable.Range(failed[0], failed.Count), failed);
+
+        var stored = (await ExportAsync(tenant)).ToDictionary(r => r.Entry.Id);
+        Assert.Equal(1 + entries.Count - failed.Count, stored.Count);
+        for (var i = 0; i < entries.Count; i++)
+        {
+            if (failed.Contains(i))
+            {
+                Assert.True(i == 137 || !stored.ContainsKey(entries[i].Id), $"record {i} of the failed batch was stored");
+            }
+            else
+            {
+                Assert.Equal(stored[entries[i].Id], await appends[i]);
+            }
+        }
+
+        Assert.Equal(new ChainVerification(true, stored.Count, null, null), await _store.VerifyAsync(tenant, Timeout()));
+        Assert.True(writer.IsHealthy, "a later batch succeeded, so the writer reports healthy again");
+        Assert.Equal(_store.ConcurrentAppends, store.MostInFlight);
+    }
+
+    [Fact]
+    public async Task A_graceful_stop_writes_every_record_already_queued()
+    {
+        var tenant = Tenant("stop");
+        var writer = await StartWriterAsync(_store, maxBatch: 25);
+        var appends = Enumerable.Range(0, 1_000).Select(i => writer.AppendAsync(Entry(tenant, $"q{i}"))).ToArray();
+
+        await StopAsync(writer);
+
+        Assert.All(appends, a => Assert.True(a.IsCompletedSuccessfully, "every queued append completes with its record"));
+        var stored = await ExportAsync(tenant);
+        Assert.Equal(appends.Select(a => a.Result.Entry.Id).Order(), stored.Select(r => r.Entry.Id).Order());
+        Assert.Equal(new ChainVerification(true, 1_000, null, null), await _store.VerifyAsync(tenant, Timeout()));
+    }
+
+    private static async Task<AuditWriter> StartWriterAsync(IAuditStore store, int maxBatch)
+    {
+        var writer = new AuditWriter(store, Options.Create(new AuditOptions { MaxBatch = maxBatch }), NullLogger<AuditWriter>.Instance);
+        await writer.StartAsync(Timeout());
+        return writer;
+    }
+
+    private static async Task StopAsync(AuditWriter writer)
+    {
+        await writer.StopAsync(Timeout());
+        writer.Dispose();
+    }
+
+    private async Task<List<AuditRecord>> ExportAsync(string tenant)
+    {
+        var records = new List<AuditRecord>();
+        await foreach (var record in _store.ExportAsync(new AuditQuery { TenantIds = [tenant] }, Timeout()))
+        {
+            records.Add(record);
+        }
+
+        return records.OrderBy(r => r.Sequence).ToList();
+    }
+
+    private string Tenant(string name) => $"w-{_run}-{name}";
+
+    private static AuditEntry Entry(string tenant, string agent) => new()
+    {
+        Id = "call-" + Guid.NewGuid().ToString("N"),
+        Timestamp = Base,
+        TenantId = tenant,
+        AgentId = agent,
+        Kind = "tools/call",
+        Server = "support-desk",
+        Tool = "lookup_customer_by_email",
+        Arguments = """{"email":"[redacted:email]"}""",
+        Decision = "allowed",
+        Outcome = "success",
+        LatencyMs = 2.5,
+    };
+
+    // Generous: the machine running the tests is shared and slow.
+    private static CancellationToken Timeout() => new CancellationTokenSource(TimeSpan.FromSeconds(120)).Token;
+
+    /// <summary>The real store, counting how many appends the writer had in flight at once.</summary>
+    private sealed class ConcurrencyProbe(PostgresAuditStore inner) : IAuditStore
+    {
+        private int _inFlight;
+        private int _most;
+
+        public int MostInFlight => Volatile.Read(ref _most);
+
+        public int ConcurrentAppends => inner.ConcurrentAppends;
+
+        public async Task<IReadOnlyList<AuditRecord>> AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken)
+        {
+            var now = Interlocked.Increment(ref _inFlight);
+            int most;
+            while (now > (most = Volatile.Read(ref _most)) && Interlocked.CompareExchange(ref _most, now, most) != most)
+            {
+            }
+
+            try
+            {
+                return await inner.AppendAsync(entries, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+
+        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
+
+        public Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken) => inner.QueryAsync(query, cancellationToken);
+
+        public IAsyncEnumerable<AuditRecord> ExportAsync(AuditQuery query, CancellationToken cancellationToken) => inner.ExportAsync(query, cancellationToken);
+
+        public Task<ChainVerification> VerifyAsync(string tenantId, CancellationToken cancellationToken) => inner.VerifyAsync(tenantId, cancellationToken);
+
+        public Task<long> PurgeAsync(string tenantId, DateTimeOffset before, CancellationToken cancellationToken) => inner.PurgeAsync(tenantId, before, cancellationToken);
+
+        public Task<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
+    }
+}
