@@ -51,13 +51,7 @@ internal static class AuditThroughput
             (var row, postgres) = await MeasureAsync("PostgreSQL (synchronous_commit=on)", store, records, batchSize);
             print(row);
             commits.Add(await CommitLatencyAsync("PostgreSQL (synchronous_commit=on)", store, 400));
-            // Alternated, so a change in the machine's load shows up as a difference between rounds, not between variants.
-            var serial = new OneAppendAtATime(store);
-            for (var round = 0; round < 2; round++)
-            {
-                writerRows.Add(await MeasureWriterAsync("PostgreSQL, one batch in flight", serial, records));
-                writerRows.Add(await MeasureWriterAsync($"PostgreSQL, up to {store.ConcurrentAppends} batches in flight", store, records));
-            }
+            writerRows.Add(await MeasureWriterAsync("PostgreSQL (synchronous_commit=on)", store, records));
         }
         finally
         {
@@ -208,25 +202,4 @@ internal static class AuditThroughput
         LatencyMs = 4.25,
         Silo = "silo-1",
     };
-
-    /// <summary>The same store with the writer held to one batch in flight: the comparison for concurrent batches.</summary>
-    private sealed class OneAppendAtATime(IAuditStore inner) : IAuditStore
-    {
-        public int ConcurrentAppends => 1;
-
-        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
-
-        public Task<IReadOnlyList<AuditRecord>> AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken) =>
-            inner.AppendAsync(entries, cancellationToken);
-
-        public Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken) => inner.QueryAsync(query, cancellationToken);
-
-        public IAsyncEnumerable<AuditRecord> ExportAsync(AuditQuery query, CancellationToken cancellationToken) => inner.ExportAsync(query, cancellationToken);
-
-        public Task<ChainVerification> VerifyAsync(string tenantId, CancellationToken cancellationToken) => inner.VerifyAsync(tenantId, cancellationToken);
-
-        public Task<long> PurgeAsync(string tenantId, DateTimeOffset before, CancellationToken cancellationToken) => inner.PurgeAsync(tenantId, before, cancellationToken);
-
-        public Task<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
-    }
 }

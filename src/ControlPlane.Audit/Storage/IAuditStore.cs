@@ -19,13 +19,6 @@ public interface IAuditStore
     /// </summary>
     Task<IReadOnlyList<AuditRecord>> AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken);
 
-    /// <summary>
-    /// How many appends the writer may have in flight at once. Appends touching the same tenants still serialise on
-    /// the tenant heads; what overlaps is one batch's round trips and completion with another's work. A store whose
-    /// appends wait on one lock by sleeping (SQLite's busy handler) gains nothing from a second and says 1.
-    /// </summary>
-    int ConcurrentAppends => 1;
-
     Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken);
 
     /// <summary>Every record that matches, newest first, streamed (cursor and limit ignored).</summary>

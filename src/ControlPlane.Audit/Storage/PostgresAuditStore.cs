@@ -153,8 +153,6 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
         return records;
     }
 
-    public int ConcurrentAppends => 2;
-
     public async Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);

@@ -15,12 +15,6 @@ public sealed class AuditUnavailableException(string message, Exception? inner =
 /// transaction is being written go into the next one, so auditing never serialises calls and costs each
 /// call about one commit, however many calls are in flight.
 /// </summary>
-/// <remarks>
-/// When the store allows it (<see cref="IAuditStore.ConcurrentAppends"/>) and a full batch is waiting, a second
-/// batch is sent while the first commits. Each batch settles only its own callers, so a failed batch fails exactly
-/// its records. Two batches in flight may reach the tenant heads in either order, so records whose appends overlapped
-/// may be chained in either order; a record appended after another was acknowledged always comes after it.
-/// </remarks>
 public sealed partial class AuditWriter : BackgroundService
 {
     /// <summary>How long an owed record is retried, every <see cref="OwedRecordRetryDelay"/>, after the store refused it.</summary>
@@ -31,7 +25,6 @@ public sealed partial class AuditWriter : BackgroundService
     private readonly ILogger<AuditWriter> _logger;
     private readonly TimeProvider _time;
     private readonly int _maxBatch;
-    private readonly int _concurrentBatches;
     private readonly Channel<Pending> _queue;
     private long _written;
     private long _failedBatches;
@@ -43,7 +36,6 @@ public sealed partial class AuditWriter : BackgroundService
         _logger = logger;
         _time = time ?? TimeProvider.System;
         _maxBatch = Math.Max(1, options.Value.MaxBatch);
-        _concurrentBatches = Math.Max(1, store.ConcurrentAppends);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, options.Value.QueueCapacity))
         {
             SingleReader = true,
@@ -108,44 +100,33 @@ public sealed partial class AuditWriter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var batch = new List<Pending>(_maxBatch);
         var reader = _queue.Reader;
-        var inFlight = new List<Task>(_concurrentBatches);
         try
         {
             while (await reader.WaitToReadAsync(stoppingToken))
             {
-                // Another batch goes out while one is in flight only when a full batch is waiting: sent early it would
-                // carry a few records and cost a commit of its own, where waiting lets it fill (group commit).
-                while (inFlight.Count > 0 && (inFlight.Count >= _concurrentBatches || reader.Count < _maxBatch))
-                {
-                    inFlight.Remove(await Task.WhenAny(inFlight));
-                }
-
-                var batch = new List<Pending>(Math.Min(_maxBatch, reader.Count));
                 while (batch.Count < _maxBatch && reader.TryRead(out var next)) batch.Add(next);
-                if (batch.Count > 0) inFlight.Add(WriteAsync(batch));
+                await WriteAsync(batch, CancellationToken.None);
+                batch.Clear();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
 
-        // WriteAsync never throws: each batch settles its own callers.
-        await Task.WhenAll(inFlight);
-
         // Shutting down: write what is already queued, so a graceful stop loses nothing.
-        var rest = new List<Pending>(_maxBatch);
-        while (reader.TryRead(out var pending))
+        while (reader.TryRead(out var rest))
         {
-            rest.Add(pending);
-            if (rest.Count == _maxBatch)
+            batch.Add(rest);
+            if (batch.Count == _maxBatch)
             {
-                await WriteAsync(rest);
-                rest = new List<Pending>(_maxBatch);
+                await WriteAsync(batch, CancellationToken.None);
+                batch.Clear();
             }
         }
 
-        if (rest.Count > 0) await WriteAsync(rest);
+        if (batch.Count > 0) await WriteAsync(batch, CancellationToken.None);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -154,13 +135,11 @@ public sealed partial class AuditWriter : BackgroundService
         await base.StopAsync(cancellationToken);
     }
 
-    private async Task WriteAsync(List<Pending> batch)
+    private async Task WriteAsync(List<Pending> batch, CancellationToken cancellationToken)
     {
         try
         {
-            var entries = new AuditEntry[batch.Count];
-            for (var i = 0; i < entries.Length; i++) entries[i] = batch[i].Entry;
-            var records = await _store.AppendAsync(entries, CancellationToken.None);
+            var records = await _store.AppendAsync([.. batch.Select(p => p.Entry)], cancellationToken);
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(records[i]);
             Interlocked.Add(ref _written, batch.Count);
             BatchCommitted?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(batch[0].EnqueuedAt), batch.Count);
