@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using ControlPlane.Audit.Writing;
 using ControlPlane.Guard.Limits;
+using ControlPlane.Guard.Pipeline;
 using ControlPlane.Guard.State;
 using Polly.CircuitBreaker;
 
@@ -24,7 +25,7 @@ public sealed class GuardMetrics : IDisposable
     private readonly AuditWriter _audit;
     private long _pendingApprovals = -1;
 
-    public GuardMetrics(IMeterFactory meters, GuardStateCache guardState, AuditWriter audit, DownstreamProtection downstream)
+    public GuardMetrics(IMeterFactory meters, GuardStateCache guardState, AuditWriter audit, DownstreamProtection downstream, SessionRegistry sessions)
     {
         _audit = audit;
         _meter = meters.Create(MeterName);
@@ -39,6 +40,8 @@ public sealed class GuardMetrics : IDisposable
         _meter.CreateObservableCounter("controlplane.audit.written", () => audit.Written, "{record}", "Audit records made durable.");
         _meter.CreateObservableCounter("controlplane.audit.failed_batches", () => audit.FailedBatches, "{batch}", "Audit batches the store did not accept (audit write failures).");
         _meter.CreateObservableGauge("controlplane.audit.queued", () => audit.Queued, "{record}", "Audit records waiting to be written.");
+        _meter.CreateObservableGauge("controlplane.sessions.live", () => sessions.OpenCount, "{session}", "MCP sessions with live state on this silo (idle ones are parked and resumed on demand).");
+        _meter.CreateObservableCounter("controlplane.sessions.resumed", () => sessions.ResumedCount, "{session}", "MCP sessions resumed on this silo after being parked or opened on another silo.");
         audit.BatchCommitted += OnAuditBatch;
     }
 

@@ -67,6 +67,24 @@ internal sealed class SessionOpener(Uri endpoint, string? bearer) : IDisposable
     private const string ListTools = """{"jsonrpc":"2.0","id":2,"method":"tools/list"}""";
 
     private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 16 });
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _opened = new();
+
+    /// <summary>The ids of the sessions opened so far.</summary>
+    public IReadOnlyCollection<string> SessionIds => _opened;
+
+    /// <summary>Times one tools/list on each of <paramref name="sessionIds"/>, one after another (microseconds in the histogram).</summary>
+    public async Task<Figures> TimeListAsync(IEnumerable<string> sessionIds)
+    {
+        var histogram = Figures.NewHistogram();
+        foreach (var sessionId in sessionIds)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            using (await SendAsync(ListTools, sessionId)) { }
+            histogram.RecordValue((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+        }
+
+        return Figures.From(histogram);
+    }
 
     public async Task OpenAsync(int sessions, int parallel = 8)
     {
@@ -83,6 +101,7 @@ internal sealed class SessionOpener(Uri endpoint, string? bearer) : IDisposable
         var sessionId = init.Headers.TryGetValues("Mcp-Session-Id", out var values) ? values.First() : throw new InvalidOperationException("No Mcp-Session-Id in the initialize response.");
         using (await SendAsync(Initialized, sessionId)) { }
         using (await SendAsync(ListTools, sessionId)) { }
+        _opened.Enqueue(sessionId);
     }
 
     private async Task<HttpResponseMessage> SendAsync(string body, string? sessionId)

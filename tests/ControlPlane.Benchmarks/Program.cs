@@ -35,6 +35,10 @@ try
     {
         await new Suite(quick, root, Print).RunAsync();
     }
+    else if (mode is "sessions")
+    {
+        await new Suite(quick, root, Print).RunSessionsAsync();
+    }
     else if (mode is "session-heap")
     {
         await SessionHeap.RunAsync(Print, root, quick ? 2_000 : 10_000);

@@ -29,7 +29,7 @@ internal static partial class SessionHeap
             .OrderByDescending(t => t.Bytes)
             .ToList();
 
-        print($"### Where an idle session's bytes go ({sessions:N0} sessions opened over real HTTP; gcdump of the server process before and after)");
+        print($"### Where a live idle session's bytes go, before it is parked ({sessions:N0} sessions opened over real HTTP; gcdump of the server process before and after)");
         print("");
         print("| owner | bytes per session |");
         print("|---|---|");

@@ -67,6 +67,15 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         print(Inv($"Suite took {Stopwatch.GetElapsedTime(started).TotalSeconds:0} s."));
     }
 
+    /// <summary>Only idle sessions over real HTTP (live and parked) and their targets.</summary>
+    public async Task RunSessionsAsync()
+    {
+        print("Conditions: " + Machine.Describe());
+        print("");
+        await SessionsOverHttpAsync();
+        foreach (var (target, measured, pass) in _targets) print($"| {target} | {measured} | {(pass switch { true => "PASS", false => "MISS", null => "not measured" })} |");
+    }
+
     /// <summary>Only the BenchmarkDotNet guard steps: the quick way to compare allocations before and after a change.</summary>
     public async Task RunMicroAsync()
     {
@@ -314,8 +323,17 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
             }
         }
 
+        double? parkedPerSession = null;
+        Figures? liveList = null;
+        Figures? resumedList = null;
+        // Parking is what keeps idle sessions cheap; ParkAfter is shortened so the run does not wait a minute for it.
+        var parkAfter = TimeSpan.FromSeconds(quick ? 10 : 30);
         {
-            await using var host = await BenchHost.StartAsync(Path.Combine(root, "sessions"));
+            await using var host = await BenchHost.StartAsync(Path.Combine(root, "sessions"), new BenchHostOptions
+            {
+                Settings = new Dictionary<string, string?> { ["ControlPlane:Sessions:ParkAfter"] = parkAfter.ToString("c", CultureInfo.InvariantCulture) },
+            });
+            var registry = host.Services.GetRequiredService<SessionRegistry>();
             var idle = await LoadGenerator.RunAsync(() => host.ConnectAsync(), 16, duration);
             perCall.Add((0, idle.Figures.P50Ms));
             print(Inv($"| ControlPlane | 0 | | {idle.Rate:0} | {idle.Figures.P50Ms:0.00} | {idle.Figures.P99Ms:0.00} |"));
@@ -331,19 +349,39 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
                 opened = level;
                 var load = await LoadGenerator.RunAsync(() => host.ConnectAsync(), 16, duration);
                 perCall.Add((level, load.Figures.P50Ms));
-                print(Inv($"| ControlPlane | {level:N0} | {guardedPerSession:0} | {load.Rate:0} | {load.Figures.P50Ms:0.00} | {load.Figures.P99Ms:0.00} |"));
+                print(Inv($"| ControlPlane, live (idle < ParkAfter) | {level:N0} | {guardedPerSession:0} | {load.Rate:0} | {load.Figures.P50Ms:0.00} | {load.Figures.P99Ms:0.00} |"));
             }
+
+            // A sample of still-live sessions, then wait for every opened session to be parked.
+            var sample = opener.SessionIds.Reverse().Take(200).ToList();
+            liveList = await opener.TimeListAsync(sample);
+            var waitUntil = DateTime.UtcNow + parkAfter + TimeSpan.FromSeconds(30);
+            while (opener.SessionIds.Any(registry.IsLive) && DateTime.UtcNow < waitUntil) await Task.Delay(500);
+            var parked = Memory();
+            parkedPerSession = (parked - before) / (double)opened;
+            var load2 = await LoadGenerator.RunAsync(() => host.ConnectAsync(), 16, duration);
+            print(Inv($"| ControlPlane, parked (idle ≥ ParkAfter) | {opened:N0} | {parkedPerSession:0} | {load2.Rate:0} | {load2.Figures.P50Ms:0.00} | {load2.Figures.P99Ms:0.00} |"));
+            resumedList = await opener.TimeListAsync(opener.SessionIds.Take(200));
         }
 
         print("");
-        print("The SDK keeps at most 10,000 idle sessions by default (`MaxIdleSessionCount`) and prunes the oldest beyond that; 100,000 real HTTP sessions are not attempted.");
+        print(Inv($"Sessions idle longer than `ControlPlane:Sessions:ParkAfter` (default 1 min; {parkAfter.TotalSeconds:0} s in this run) give up their live state and keep only their grain's stored record; the next request resumes them on any silo. First request on a session, live against parked (tools/list, one after another):"));
+        print("");
+        print(Figures.Header);
+        print(Figures.Rule);
+        print(liveList.Row("tools/list on a live session"));
+        print(resumedList.Row("tools/list on a parked session (resumed: grain read + new SDK session)"));
+        print("");
+        print("Beyond `ControlPlane:Sessions:MaxIdleLive` (10,000) idle sessions per silo the longest idle are parked at once; 100,000 real HTTP sessions are not attempted.");
         print("");
         if (SessionHeap.IsAvailable) await SessionHeap.RunAsync(print, Path.Combine(root, "session-heap"), levels[^1]);
         else print("(Install dotnet-gcdump, `dotnet tool install -g dotnet-gcdump`, to see where an idle session's bytes go.)");
         print("");
         _targets.Add((Inv($"memory per idle session < 2 KiB: the control plane's own state (registry + session grain), in-process at {(quick ? 10_000 : 100_000):N0}"),
             _controlPlanePerSession is { } own ? Inv($"{own:0} B") : "n/a", _controlPlanePerSession is { } o ? o < 2048 : null));
-        _targets.Add((Inv($"memory per idle session < 2 KiB: whole server over real HTTP at {levels[^1]:N0} (SDK session + ours)"),
+        _targets.Add((Inv($"memory per idle session < 2 KiB: whole server over real HTTP at {levels[^1]:N0}, parked (idle ≥ ParkAfter)"),
+            Inv($"{parkedPerSession:0} B"), parkedPerSession < 2048));
+        _targets.Add((Inv($"memory per idle session < 2 KiB: whole server over real HTTP at {levels[^1]:N0}, still live (idle < ParkAfter: SDK session + ours)"),
             Inv($"{guardedPerSession:0} B (bare SDK alone {barePerSession:0} B; ours on top {guardedPerSession - barePerSession:0} B)"), guardedPerSession < 2048));
         _targets.Add((Inv($"per-call cost flat with 0 → {levels[^1]:N0} idle HTTP sessions (p50, 16 callers, within 1.25x)"),
             Inv($"{perCall[0].P50:0.00} → {perCall[^1].P50:0.00} ms"), perCall[^1].P50 / perCall[0].P50 <= 1.25));

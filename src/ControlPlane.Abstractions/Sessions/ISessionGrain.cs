@@ -1,6 +1,11 @@
 namespace ControlPlane.Sessions;
 
 /// <summary>The identity of one MCP session: one agent acting for one user in one tenant.</summary>
+/// <param name="Endpoint">The server id of the endpoint it was opened on (<c>/mcp/{id}</c>), or null for <c>/mcp</c>.</param>
+/// <param name="Handshake">
+/// The client's initialize request as MCP JSON (protocol version, capabilities, client info), kept so that the
+/// session can be resumed on any silo after it was parked or its silo went away; null when it is not resumable.
+/// </param>
 [GenerateSerializer, Immutable, Alias("cp.SessionInfo")]
 public sealed record SessionInfo(
     [property: Id(0)] string SessionId,
@@ -9,7 +14,9 @@ public sealed record SessionInfo(
     [property: Id(3)] string? UserId,
     [property: Id(4)] string TokenId,
     [property: Id(5)] DateTimeOffset OpenedAt,
-    [property: Id(6)] string OpenedOnSilo);
+    [property: Id(6)] string OpenedOnSilo,
+    [property: Id(7)] string? Endpoint = null,
+    [property: Id(8)] string? Handshake = null);
 
 [Alias("cp.ISessionGrain")]
 public interface ISessionGrain : IGrainWithStringKey
@@ -23,4 +30,15 @@ public interface ISessionGrain : IGrainWithStringKey
 
     [Alias("Get"), AlwaysInterleave]
     Task<SessionInfo?> GetAsync();
+
+    /// <summary>
+    /// The handshake to rebuild the session with on this silo, or null when it may not be resumed: it was never
+    /// opened resumably, it was closed, or the caller's token or endpoint is not the one it was opened with.
+    /// </summary>
+    [Alias("Resume")]
+    Task<string?> ResumeAsync(string tokenId, string? endpoint);
+
+    /// <summary>The client ended the session (HTTP DELETE): it can no longer be resumed. Only its own token may close it.</summary>
+    [Alias("Close")]
+    Task<bool> CloseAsync(string tokenId, DateTimeOffset closedAt);
 }

@@ -21,10 +21,32 @@ public sealed class SessionGrain(
     }
 
     public Task<SessionInfo?> GetAsync() => Task.FromResult(state.State.Info);
+
+    public Task<string?> ResumeAsync(string tokenId, string? endpoint)
+    {
+        DeactivateOnIdle();
+        // Bound to the token, as the SDK binds a live session: another token of the same agent opens its own session.
+        var resumable = state.State is { ClosedAt: null, Info: { Handshake: not null } info }
+                        && info.TokenId == tokenId
+                        && string.Equals(info.Endpoint, endpoint, StringComparison.Ordinal);
+        return Task.FromResult(resumable ? state.State.Info!.Handshake : null);
+    }
+
+    public async Task<bool> CloseAsync(string tokenId, DateTimeOffset closedAt)
+    {
+        DeactivateOnIdle();
+        if (state.State.Info?.TokenId != tokenId) return false;
+        if (state.State.ClosedAt is not null) return true;
+        state.State.ClosedAt = closedAt;
+        await state.WriteOrRetireAsync(this);
+        return true;
+    }
 }
 
 [GenerateSerializer, Alias("cp.SessionRecord")]
 public sealed class SessionRecord
 {
     [Id(0)] public SessionInfo? Info { get; set; }
+
+    [Id(1)] public DateTimeOffset? ClosedAt { get; set; }
 }

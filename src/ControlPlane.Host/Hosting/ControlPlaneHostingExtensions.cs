@@ -87,7 +87,7 @@ public static class ControlPlaneHostingExtensions
             .AddPolicy(AgentTokenAuthenticationHandler.SchemeName, p => p.AddAuthenticationSchemes(AgentTokenAuthenticationHandler.SchemeName).RequireAuthenticatedUser())
             .AddPolicy(OperatorKeyAuthenticationHandler.SchemeName, p => p.AddAuthenticationSchemes(OperatorKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser());
 
-        builder.Services.AddGuardedMcp();
+        builder.Services.AddGuardedMcp(settings.Sessions);
 
         builder.Services.AddSingleton<OperatorAuditor>();
         builder.Services.AddSingleton<KillSwitchService>();

@@ -53,6 +53,9 @@ public sealed class ControlPlaneOptions
     /// <summary>Largest request body accepted on /mcp and /api/v1.</summary>
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>When idle MCP sessions give up their live state (<c>ControlPlane:Sessions</c>).</summary>
+    public Mcp.SessionOptions Sessions { get; set; } = new();
+
     public const string EmbeddedProfile = "Embedded";
     public const string ProductionProfile = "Production";
 
@@ -78,6 +81,7 @@ public sealed class ControlPlaneOptions
             foreach (var problem in ValidateProduction(connectionString)) yield return problem;
         }
         foreach (var problem in Cluster.Tls.Validate($"{SectionName}:Cluster:Tls")) yield return problem;
+        foreach (var problem in Sessions.Validate($"{SectionName}:Sessions")) yield return problem;
         if (MaxRequestBodyBytes < 1024) yield return $"{SectionName}:MaxRequestBodyBytes must be at least 1024.";
         foreach (var origin in AllowedOrigins)
         {

@@ -16,9 +16,11 @@ internal static class McpEndpointExtensions
     /// was opened on (all servers at /mcp, one at /mcp/{serverId}); every list and call then goes
     /// through the guarded gateway.
     /// </summary>
-    public static IServiceCollection AddGuardedMcp(this IServiceCollection services)
+    public static IServiceCollection AddGuardedMcp(this IServiceCollection services, SessionOptions sessions)
     {
         services.AddSingleton<ToolListChangeNotifier>();
+        // The SDK picks the migration handler up from DI: it records handshakes and resumes parked sessions.
+        services.AddSingleton<ISessionMigrationHandler, SessionResumption>();
         services.AddMcpServer(options =>
             {
                 options.ServerInfo = new Implementation { Name = "controlplane", Version = typeof(McpEndpointExtensions).Assembly.GetName().Version?.ToString(3) ?? "0.1.0" };
@@ -27,6 +29,10 @@ internal static class McpEndpointExtensions
             .WithHttpTransport(options =>
             {
                 options.SessionMode = HttpServerSessionMode.Stateful;
+#pragma warning disable MCP9006 // Stateful sessions are what the guard keys kill switches and approvals on; these tune them.
+                options.IdleTimeout = sessions.ParkAfter;
+                options.MaxIdleSessionCount = sessions.MaxIdleLive;
+#pragma warning restore MCP9006
                 options.ConfigureSessionOptions = static (http, session, _) =>
                 {
                     var endpoint = http.GetRouteValue(ServerIdRouteValue) as string;
@@ -54,9 +60,13 @@ internal static class McpEndpointExtensions
 #pragma warning disable MCPEXP002 // The session handler is how we learn that a session ended, to forget it.
                 options.RunSessionHandler = static async (http, server, ct) =>
                 {
+                    // Resolved now: the session outlives the request that opened it, whose HttpContext and
+                    // RequestServices are disposed (and the context recycled) long before the session ends.
                     var notifier = http.RequestServices.GetRequiredService<ToolListChangeNotifier>();
+                    var reads = http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>();
+                    var registry = http.RequestServices.GetRequiredService<SessionRegistry>();
                     notifier.Opened(server, http.GetRouteValue(ServerIdRouteValue) as string);
-                    http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>().Opened(server);
+                    reads.Opened(server);
                     try
                     {
                         await server.RunAsync(ct);
@@ -64,8 +74,8 @@ internal static class McpEndpointExtensions
                     finally
                     {
                         notifier.Closed(server);
-                        http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>().Forget(server);
-                        if (server.SessionId is { } id) http.RequestServices.GetRequiredService<SessionRegistry>().Forget(id);
+                        reads.Forget(server);
+                        if (server.SessionId is { } id) registry.Forget(id);
                     }
                 };
 #pragma warning restore MCPEXP002
@@ -75,10 +85,11 @@ internal static class McpEndpointExtensions
 
     public static IEndpointRouteBuilder MapGuardedMcp(this IEndpointRouteBuilder app)
     {
-        app.MapMcp("/mcp").RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName).RequireJsonBody();
+        app.MapMcp("/mcp").RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName).RequireJsonBody().ClosesSessionsOnDelete();
         app.MapMcp($"/mcp/{{{ServerIdRouteValue}}}")
             .RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName)
             .RequireJsonBody()
+            .ClosesSessionsOnDelete()
             .Add(endpoint =>
             {
                 // An unknown server is a 404, not an empty endpoint an agent could mistake for a real one.
@@ -97,6 +108,30 @@ internal static class McpEndpointExtensions
                 };
             });
         return app;
+    }
+
+    /// <summary>
+    /// A DELETE ends the session for good: its grain is marked closed so that no silo resumes it. The SDK only
+    /// disposes the live state of the silo the DELETE reaches.
+    /// </summary>
+    private static TBuilder ClosesSessionsOnDelete<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder
+    {
+        builder.Add(static endpoint =>
+        {
+            var inner = endpoint.RequestDelegate!;
+            endpoint.RequestDelegate = async context =>
+            {
+                if (HttpMethods.IsDelete(context.Request.Method)
+                    && context.User.Identity is AgentIdentity agent
+                    && context.Request.Headers["Mcp-Session-Id"].ToString() is { Length: > 0 } sessionId)
+                {
+                    await context.RequestServices.GetRequiredService<SessionRegistry>().CloseAsync(sessionId, agent, context.RequestAborted);
+                }
+
+                await inner(context);
+            };
+        });
+        return builder;
     }
 
     /// <summary>

@@ -84,13 +84,20 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
 
     public HttpClient OperatorHttp() => Http(Credentials.OperatorKey);
 
-    public Task<McpClient> ConnectAsync(string? agentToken = null, string path = "/mcp") =>
-        McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+    public Task<McpClient> ConnectAsync(string? agentToken = null, string path = "/mcp", bool getStream = true) =>
+        McpClient.CreateAsync(Transport(agentToken, path, getStream));
+
+    /// <summary>An SDK client transport to this host; <paramref name="knownSessionId"/> continues an existing session instead of opening one.</summary>
+    public HttpClientTransport Transport(string? agentToken = null, string path = "/mcp", bool getStream = true, string? knownSessionId = null, bool ownsSession = true) =>
+        new(new HttpClientTransportOptions
         {
             Endpoint = new Uri(BaseUrl, path),
             TransportMode = HttpTransportMode.StreamableHttp,
             AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + (agentToken ?? Credentials.AgentToken) },
-        }));
+            EnableStandaloneGetStream = getStream,
+            KnownSessionId = knownSessionId,
+            OwnsSession = ownsSession,
+        });
 
     /// <summary>Sets a kill switch through the REST API and returns its id.</summary>
     public async Task<string> KillAsync(object body)

@@ -1,0 +1,21 @@
+namespace ControlPlane.Host.Mcp;
+
+/// <summary>
+/// How long an MCP session keeps live state on its silo (<c>ControlPlane:Sessions</c>). A session with no request in
+/// flight and no open GET stream is parked after <see cref="ParkAfter"/>: its live state is dropped and its next
+/// request, on any silo, resumes it from the session's grain. The client sees nothing of it.
+/// </summary>
+public sealed class SessionOptions
+{
+    /// <summary>Idle time after which a session's live state is dropped (it stays resumable).</summary>
+    public TimeSpan ParkAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Idle sessions held live at most per silo; beyond it the longest idle are parked at once.</summary>
+    public int MaxIdleLive { get; set; } = 10_000;
+
+    internal IEnumerable<string> Validate(string section)
+    {
+        if (ParkAfter < TimeSpan.FromSeconds(1) || ParkAfter > TimeSpan.FromDays(1)) yield return $"{section}:ParkAfter must be between 00:00:01 and 1.00:00:00.";
+        if (MaxIdleLive < 0) yield return $"{section}:MaxIdleLive must not be negative.";
+    }
+}

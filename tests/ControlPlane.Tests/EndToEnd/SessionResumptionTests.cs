@@ -1,0 +1,149 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using ControlPlane.Guard.Pipeline;
+using ControlPlane.Refusals;
+using ControlPlane.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using ModelContextProtocol.Client;
+
+namespace ControlPlane.Tests.EndToEnd;
+
+/// <summary>
+/// An MCP session outlives the live state its silo holds for it: parked after it idles, it is resumed by its next
+/// request, and a session opened on one silo carries on on another (a silo restart, a load balancer without
+/// affinity). Only the token that opened it may resume it, on the endpoint it was opened on, and never after the
+/// client ended it. Real SDK clients over real HTTP.
+/// </summary>
+public sealed class SessionResumptionTests
+{
+    private static readonly Dictionary<string, object?> Ada = new() { ["email"] = "ada@example.com" };
+
+    private static readonly Dictionary<string, string?> ParkFast = new() { ["ControlPlane:Sessions:ParkAfter"] = "00:00:01" };
+
+    [Fact]
+    public async Task An_idle_session_is_parked_then_resumed_by_its_next_call_and_its_kill_switch_still_holds()
+    {
+        await using var host = await ControlPlaneTestHost.StartAsync(settings: ParkFast);
+        var registry = host.Services.GetRequiredService<SessionRegistry>();
+
+        // Without the standalone GET stream nothing holds the session open between calls, as with request/response agents.
+        await using var client = await host.ConnectAsync(getStream: false);
+        var sessionId = client.SessionId!;
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
+        Assert.True(registry.IsLive(sessionId));
+
+        await WaitUntilAsync(() => !registry.IsLive(sessionId), "the idle session to be parked");
+        var resumedBefore = registry.ResumedCount;
+
+        // Parked, the session is still the session: its own kill switch refuses the resumed call, and clearing it lets calls through.
+        var switchId = await host.KillAsync(new { scope = "session", sessionId, reason = "parked session drill" });
+        RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Ada), RefusalCodes.Killed);
+        Assert.True(registry.IsLive(sessionId));
+        Assert.Equal(resumedBefore + 1, registry.ResumedCount);
+        Assert.Equal(sessionId, client.SessionId);
+        await host.ClearAsync(switchId);
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
+
+        using var admin = host.OperatorHttp();
+        var calls = (await admin.GetFromJsonAsync<JsonElement>($"/api/v1/audit?sessionId={sessionId}&tool=lookup_customer_by_email"))
+            .GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(3, calls.Count);
+        Assert.All(calls, c => Assert.Equal("demo-agent", c.GetProperty("agentId").GetString()));
+    }
+
+    [Fact]
+    public async Task A_session_opened_on_one_silo_carries_on_on_another_for_its_own_token_only()
+    {
+        await using var first = await ControlPlaneTestHost.StartAsync(settings: ParkFast);
+        await using var second = await ControlPlaneTestHost.StartAsync(dataDir: first.DataDir, primarySiloPort: first.SiloPort, settings: ParkFast);
+
+        var opened = await McpClient.CreateAsync(first.Transport(getStream: false, ownsSession: false));
+        var sessionId = opened.SessionId!;
+        RefusalAssert.Succeeded(await opened.CallToolAsync("lookup_customer_by_email", Ada));
+        var resume = new ResumeClientSessionOptions
+        {
+            ServerCapabilities = opened.ServerCapabilities!,
+            ServerInfo = opened.ServerInfo!,
+            NegotiatedProtocolVersion = opened.NegotiatedProtocolVersion,
+        };
+        await opened.DisposeAsync();
+        await WaitUntilAsync(() => !first.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId), "the first silo to park the session");
+
+        // Another token of the same agent, or the same token on another endpoint, does not get the session back.
+        var (otherToken, _) = await first.MintAsync("demo", "demo-agent", userId: "demo-user");
+        await AssertSessionNotFoundAsync(first, otherToken, "/mcp", sessionId, resume);
+        await AssertSessionNotFoundAsync(first, null, "/mcp/support-desk", sessionId, resume);
+
+        // Its own token reaches it through the other silo, which has never seen it.
+        await using (var moved = await McpClient.ResumeSessionAsync(second.Transport(getStream: false, knownSessionId: sessionId, ownsSession: false), resume))
+        {
+            RefusalAssert.Succeeded(await moved.CallToolAsync("lookup_customer_by_email", Ada));
+            Assert.True(second.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId));
+            Assert.Contains(await moved.ListToolsAsync(), t => t.Name == "lookup_customer_by_email");
+        }
+
+        // Where it is live, another token is turned away by the SDK's own binding of a session to its user.
+        await using (var intruder = await McpClient.ResumeSessionAsync(second.Transport(otherToken, getStream: false, knownSessionId: sessionId, ownsSession: false), resume))
+        {
+            var refused = await Assert.ThrowsAsync<HttpRequestException>(async () => await intruder.CallToolAsync("lookup_customer_by_email", Ada));
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+
+        // Ending the session (DELETE) ends it everywhere: no silo resumes it afterwards.
+        using (var http = second.Http(second.Credentials.AgentToken))
+        {
+            using var delete = new HttpRequestMessage(HttpMethod.Delete, "/mcp");
+            delete.Headers.Add("Mcp-Session-Id", sessionId);
+            Assert.True((await http.SendAsync(delete)).IsSuccessStatusCode);
+        }
+
+        await WaitUntilAsync(() => !second.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId), "the deleted session to leave the second silo");
+        await AssertSessionNotFoundAsync(first, null, "/mcp", sessionId, resume);
+        await AssertSessionNotFoundAsync(second, null, "/mcp", sessionId, resume);
+
+        using var admin = first.OperatorHttp();
+        var calls = (await admin.GetFromJsonAsync<JsonElement>($"/api/v1/audit?sessionId={sessionId}&tool=lookup_customer_by_email"))
+            .GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(2, calls.Count);
+    }
+
+    [Fact]
+    public async Task A_session_survives_the_restart_of_the_silo_that_opened_it()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "cp-resume-" + Guid.NewGuid().ToString("N")[..12]);
+        string sessionId;
+        ResumeClientSessionOptions resume;
+        await using (var host = await ControlPlaneTestHost.StartAsync(dataDir))
+        {
+            var client = await McpClient.CreateAsync(host.Transport(getStream: false, ownsSession: false));
+            sessionId = client.SessionId!;
+            RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
+            resume = new ResumeClientSessionOptions { ServerCapabilities = client.ServerCapabilities!, ServerInfo = client.ServerInfo! };
+            await client.DisposeAsync();
+        }
+
+        await using var restarted = await ControlPlaneTestHost.StartAsync(dataDir);
+        await using var again = await McpClient.ResumeSessionAsync(restarted.Transport(getStream: false, knownSessionId: sessionId), resume);
+        RefusalAssert.Succeeded(await again.CallToolAsync("lookup_customer_by_email", Ada));
+        Assert.Equal(sessionId, again.SessionId);
+    }
+
+    private static async Task AssertSessionNotFoundAsync(ControlPlaneTestHost host, string? token, string path, string sessionId, ResumeClientSessionOptions resume)
+    {
+        await using var client = await McpClient.ResumeSessionAsync(host.Transport(token, path, getStream: false, knownSessionId: sessionId, ownsSession: false), resume);
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(async () => await client.CallToolAsync("lookup_customer_by_email", Ada));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, refused.StatusCode);
+        Assert.False(host.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        // The SDK looks for idle sessions every 5 s.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for {what}.");
+            await Task.Delay(100);
+        }
+    }
+}
