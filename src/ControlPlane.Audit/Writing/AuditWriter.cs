@@ -29,6 +29,7 @@ public sealed partial class AuditWriter : BackgroundService
     private long _written;
     private long _failedBatches;
     private volatile bool _healthy = true;
+    private bool _executed;
 
     public AuditWriter(IAuditStore store, IOptions<AuditOptions> options, ILogger<AuditWriter> logger, TimeProvider? time = null)
     {
@@ -100,6 +101,7 @@ public sealed partial class AuditWriter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        Volatile.Write(ref _executed, true);
         var batch = new List<Pending>(_maxBatch);
         var reader = _queue.Reader;
         try
@@ -115,7 +117,24 @@ public sealed partial class AuditWriter : BackgroundService
         {
         }
 
-        // Shutting down: write what is already queued, so a graceful stop loses nothing.
+        await WriteQueuedAsync(batch);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+
+        // On .NET 10 a BackgroundService queues ExecuteAsync with its stopping token, so one stopped right after it
+        // started may never run it; base.StopAsync has then returned at once. Write the queue here instead, or its
+        // callers would wait forever and a quick stop would lose records.
+        if (!Volatile.Read(ref _executed)) await WriteQueuedAsync(new List<Pending>(_maxBatch));
+    }
+
+    // Shutting down: write what is already queued, so a graceful stop loses nothing.
+    private async Task WriteQueuedAsync(List<Pending> batch)
+    {
+        var reader = _queue.Reader;
         while (reader.TryRead(out var rest))
         {
             batch.Add(rest);
@@ -127,12 +146,6 @@ public sealed partial class AuditWriter : BackgroundService
         }
 
         if (batch.Count > 0) await WriteAsync(batch, CancellationToken.None);
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        _queue.Writer.TryComplete();
-        await base.StopAsync(cancellationToken);
     }
 
     private async Task WriteAsync(List<Pending> batch, CancellationToken cancellationToken)
