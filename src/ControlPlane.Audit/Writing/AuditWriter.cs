@@ -29,7 +29,8 @@ public sealed partial class AuditWriter : BackgroundService
     private long _written;
     private long _failedBatches;
     private volatile bool _healthy = true;
-    private bool _executed;
+    // 1 once the background loop or StopAsync has taken the queue's single reader (see StopAsync).
+    private int _readerTaken;
 
     public AuditWriter(IAuditStore store, IOptions<AuditOptions> options, ILogger<AuditWriter> logger, TimeProvider? time = null)
     {
@@ -101,7 +102,7 @@ public sealed partial class AuditWriter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        Volatile.Write(ref _executed, true);
+        if (Interlocked.Exchange(ref _readerTaken, 1) != 0) return;
         var batch = new List<Pending>(_maxBatch);
         var reader = _queue.Reader;
         try
@@ -127,8 +128,8 @@ public sealed partial class AuditWriter : BackgroundService
 
         // On .NET 10 a BackgroundService queues ExecuteAsync with its stopping token, so one stopped right after it
         // started may never run it; base.StopAsync has then returned at once. Write the queue here instead, or its
-        // callers would wait forever and a quick stop would lose records.
-        if (!Volatile.Read(ref _executed)) await WriteQueuedAsync(new List<Pending>(_maxBatch));
+        // callers would wait forever and a quick stop would lose records. Whoever takes the reader first drains.
+        if (Interlocked.Exchange(ref _readerTaken, 1) == 0) await WriteQueuedAsync(new List<Pending>(_maxBatch));
     }
 
     // Shutting down: write what is already queued, so a graceful stop loses nothing.
