@@ -67,11 +67,16 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         print(Inv($"Suite took {Stopwatch.GetElapsedTime(started).TotalSeconds:0} s."));
     }
 
-    /// <summary>Only idle sessions over real HTTP (live and parked) and their targets.</summary>
+    /// <summary>Only the session sections (in-process, then idle over real HTTP, live and parked) and their targets.</summary>
     public async Task RunSessionsAsync()
     {
         print("Conditions: " + Machine.Describe());
         print("");
+        await using (var host = await BenchHost.StartAsync(Path.Combine(root, "micro"), new BenchHostOptions { DiscardAudit = true }))
+        {
+            await SessionsInProcessAsync(host);
+        }
+
         await SessionsOverHttpAsync();
         foreach (var (target, measured, pass) in _targets) print($"| {target} | {measured} | {(pass switch { true => "PASS", false => "MISS", null => "not measured" })} |");
     }
@@ -249,6 +254,9 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
             before = after;
             if (level == levels[^1]) perSessionAtLargest = perSession;
 
+            // Opening made that many session grains deactivate on idle; let that settle, and the JIT reach its
+            // optimised code on the first level, so that the rows compare steady states.
+            await Task.Delay(TimeSpan.FromSeconds(level == levels[0] ? 1 : 3));
             var sessionId = "bench-session-" + (level / 2).ToString(CultureInfo.InvariantCulture);
             var call = new GuardCall(new CallIdentity("demo", "demo-agent", "demo-user", sessionId, tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
             var (ns, bytes) = await MeasureCallAsync(async () =>
@@ -279,7 +287,8 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
     private static async Task<(double Ns, double Bytes)> MeasureCallAsync(Func<Task> call, int iterations)
     {
         const int rounds = 7;
-        for (var i = 0; i < iterations / 4; i++) await call();
+        var warm = Stopwatch.GetTimestamp();
+        for (var i = 0; i < iterations / 4 || Stopwatch.GetElapsedTime(warm) < TimeSpan.FromSeconds(2); i++) await call();
         var perRound = Math.Max(1, iterations / rounds);
         var times = new double[rounds];
         var bytes = GC.GetTotalAllocatedBytes(precise: true);
