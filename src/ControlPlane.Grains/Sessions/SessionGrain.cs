@@ -26,10 +26,12 @@ public sealed class SessionGrain(
     {
         DeactivateOnIdle();
         // Bound to the token, as the SDK binds a live session: another token of the same agent opens its own session.
-        var resumable = state.State is { ClosedAt: null, Info: { Handshake: not null } info }
+        var info = state.State.Info;
+        var resumable = state.State.ClosedAt is null
+                        && info is not null
                         && info.TokenId == tokenId
                         && string.Equals(info.Endpoint, endpoint, StringComparison.Ordinal);
-        return Task.FromResult(resumable ? state.State.Info!.Handshake : null);
+        return Task.FromResult(resumable ? info!.Handshake : null);
     }
 
     public async Task<bool> CloseAsync(string tokenId, DateTimeOffset closedAt)

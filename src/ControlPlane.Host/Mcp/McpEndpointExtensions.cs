@@ -35,7 +35,7 @@ internal static class McpEndpointExtensions
 #pragma warning restore MCP9006
                 options.ConfigureSessionOptions = static (http, session, _) =>
                 {
-                    var endpoint = http.GetRouteValue(ServerIdRouteValue) as string;
+                    var endpoint = EndpointOf(http);
                     var gateway = http.RequestServices.GetRequiredService<GuardedToolGateway>();
                     session.Capabilities ??= new ServerCapabilities();
                     session.Capabilities.Tools ??= new ToolsCapability();
@@ -65,7 +65,7 @@ internal static class McpEndpointExtensions
                     var notifier = http.RequestServices.GetRequiredService<ToolListChangeNotifier>();
                     var reads = http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>();
                     var registry = http.RequestServices.GetRequiredService<SessionRegistry>();
-                    notifier.Opened(server, http.GetRouteValue(ServerIdRouteValue) as string);
+                    notifier.Opened(server, EndpointOf(http));
                     reads.Opened(server);
                     try
                     {
@@ -83,6 +83,9 @@ internal static class McpEndpointExtensions
         return services;
     }
 
+    /// <summary>The server id of the endpoint a request reached (<c>/mcp/{serverId}</c>), or null for <c>/mcp</c>.</summary>
+    public static string? EndpointOf(HttpContext context) => context.GetRouteValue(ServerIdRouteValue) as string;
+
     public static IEndpointRouteBuilder MapGuardedMcp(this IEndpointRouteBuilder app)
     {
         app.MapMcp("/mcp").RequireAuthorization(AgentTokenAuthenticationHandler.SchemeName).RequireJsonBody().ClosesSessionsOnDelete();
@@ -96,7 +99,7 @@ internal static class McpEndpointExtensions
                 var inner = endpoint.RequestDelegate!;
                 endpoint.RequestDelegate = context =>
                 {
-                    var serverId = context.GetRouteValue(ServerIdRouteValue) as string;
+                    var serverId = EndpointOf(context);
                     var catalog = context.RequestServices.GetRequiredService<ToolCatalog>();
                     if (serverId is null || !catalog.HasServer(serverId))
                     {

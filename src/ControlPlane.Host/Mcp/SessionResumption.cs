@@ -26,7 +26,7 @@ internal sealed partial class SessionResumption(SessionRegistry sessions, ILogge
         if (handshake.Length > MaxHandshakeChars) handshake = null;
         try
         {
-            await sessions.OpenResumableAsync(sessionId, agent, Endpoint(context), handshake, cancellationToken);
+            await sessions.OpenResumableAsync(sessionId, agent, McpEndpointExtensions.EndpointOf(context), handshake, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -41,7 +41,7 @@ internal sealed partial class SessionResumption(SessionRegistry sessions, ILogge
         string? handshake;
         try
         {
-            handshake = await sessions.ResumeAsync(sessionId, agent, Endpoint(context), cancellationToken);
+            handshake = await sessions.ResumeAsync(sessionId, agent, McpEndpointExtensions.EndpointOf(context), cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -54,8 +54,6 @@ internal sealed partial class SessionResumption(SessionRegistry sessions, ILogge
         LogResumed(logger, agent.TenantId, agent.AgentId);
         return JsonSerializer.Deserialize(handshake, McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(InitializeRequestParams))) as InitializeRequestParams;
     }
-
-    private static string? Endpoint(HttpContext context) => context.GetRouteValue(McpEndpointExtensions.ServerIdRouteValue) as string;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An MCP session's handshake could not be recorded ({ErrorType}); the session will not be resumable on another silo.")]
     private static partial void LogNotRecorded(ILogger logger, string errorType);
