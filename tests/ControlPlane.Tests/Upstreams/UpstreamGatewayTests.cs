@@ -176,14 +176,15 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         var updates = new List<ProgressNotificationValue>();
         var progress = new SynchronousProgress(value => { lock (updates) updates.Add(value); });
         var done = await client.CallToolAsync("everything__trigger-long-running-operation",
-            new Dictionary<string, object?> { ["duration"] = 1, ["steps"] = 4 }, progress);
+            new Dictionary<string, object?> { ["duration"] = 2, ["steps"] = 4 }, progress);
         RefusalAssert.Succeeded(done);
         Assert.Contains("Long running operation completed", RefusalAssert.Text(done), StringComparison.Ordinal);
         lock (updates)
         {
-            // The SDK client handles each notification on its own task, so its callback may see them in any order;
-            // the wire order is asserted below. The last step races the result and is not asserted on a contended machine.
-            Assert.True(updates.Count >= 3, $"Expected at least 3 progress updates, got {updates.Count}.");
+            // The SDK client handles each notification on its own task, so its callback may see them in any order,
+            // and on a starved thread pool a notification can lose the race with the result and never reach the
+            // callback: the callback only proves that progress arrives intact. Count and order are asserted on the wire.
+            Assert.NotEmpty(updates);
             Assert.Equal(updates.Count, updates.Select(u => u.Progress).Distinct().Count());
             Assert.All(updates, u => Assert.InRange(u.Progress, 1f, 4f));
             Assert.All(updates, u => Assert.Equal(4f, u.Total));
@@ -194,7 +195,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         {
             var session = await RawMcpSession.OpenAsync(http, "progress-order");
             var messages = await RawMcpSession.ExchangeAsync(http, session,
-                """{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"everything__trigger-long-running-operation","arguments":{"duration":1,"steps":4},"_meta":{"progressToken":"wire"}}}""");
+                """{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"everything__trigger-long-running-operation","arguments":{"duration":2,"steps":4},"_meta":{"progressToken":"wire"}}}""");
             var wire = messages.Where(m => m.TryGetProperty("method", out var method) && method.GetString() == "notifications/progress")
                 .Select(m => m.GetProperty("params")).ToList();
             Assert.True(wire.Count >= 3, $"Expected at least 3 progress notifications on the wire, got {wire.Count}.");
