@@ -43,7 +43,7 @@ public static class AuditServiceCollectionExtensions
     public static IAuditStore CreateStore(AuditOptions options, string dataDir) => options.Provider switch
     {
         AuditProvider.PostgreSQL => new PostgresAuditStore(options.ConnectionString!),
-        _ => new SqliteAuditStore(options.ConnectionString is { Length: > 0 } path ? path : Path.Combine(dataDir, "audit.db")),
+        _ => new SqliteAuditStore(options.ConnectionString is { Length: > 0 } path ? path : Path.Combine(dataDir, "audit.db"), options.SqliteSynchronous),
     };
 
     private static byte[] ResolveKey(AuditOptions options, string dataDir, bool generateKey)

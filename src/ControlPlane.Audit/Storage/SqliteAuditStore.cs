@@ -1,6 +1,7 @@
 using System.Data;
 using System.Runtime.CompilerServices;
 using ControlPlane.Audit.Model;
+using ControlPlane.Audit.Writing;
 using Microsoft.Data.Sqlite;
 
 namespace ControlPlane.Audit.Storage;
@@ -18,9 +19,11 @@ namespace ControlPlane.Audit.Storage;
 public sealed class SqliteAuditStore : IAuditStore
 {
     // busy_timeout makes a second writer wait for the lock inside SQLite rather than fail with SQLITE_BUSY.
-    // synchronous=FULL fsyncs the WAL on every commit: an acknowledged audit batch must survive power loss.
-    // Both are per connection, hence applied on every open.
-    private const string ConnectionPragmasSql = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+    // synchronous=FULL (the default) fsyncs the WAL on every commit, so an acknowledged batch survives power loss;
+    // NORMAL only writes it, which survives the process dying but not the machine. Both are per connection,
+    // hence applied on every open.
+    private const string FullPragmasSql = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+    private const string NormalPragmasSql = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
 
     private const string SelectHeadSql = "SELECT seq, hash FROM audit_heads WHERE tenant_id = @tenant_id;";
 
@@ -54,10 +57,13 @@ public sealed class SqliteAuditStore : IAuditStore
     private const string DeleteUpToSql = "DELETE FROM audit_records WHERE tenant_id = @tenant_id AND seq <= @seq;";
 
     private readonly string _connectionString;
+    private readonly string _pragmasSql;
 
     /// <param name="databasePath">The database file; it and its directory are created if missing.</param>
-    public SqliteAuditStore(string databasePath)
+    /// <param name="synchronous">Whether commits are fsynced (survive power loss) or only written (survive the process).</param>
+    public SqliteAuditStore(string databasePath, SqliteSynchronous synchronous = SqliteSynchronous.Full)
     {
+        _pragmasSql = synchronous == SqliteSynchronous.Normal ? NormalPragmasSql : FullPragmasSql;
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
 
         // Resolved once so a later change of working directory cannot point the store at another file.
@@ -293,7 +299,7 @@ public sealed class SqliteAuditStore : IAuditStore
         {
             await connection.OpenAsync(cancellationToken);
             await using var pragmas = connection.CreateCommand();
-            pragmas.CommandText = ConnectionPragmasSql;
+            pragmas.CommandText = _pragmasSql;
             await pragmas.ExecuteNonQueryAsync(cancellationToken);
             return connection;
         }

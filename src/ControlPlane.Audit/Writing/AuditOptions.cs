@@ -16,6 +16,19 @@ public enum AuditProvider
     PostgreSQL,
 }
 
+/// <summary>When an acknowledged SQLite audit batch is safe: SQLite's <c>synchronous</c> setting, in WAL mode.</summary>
+public enum SqliteSynchronous
+{
+    /// <summary>The WAL is fsynced on every commit: a batch the writer acknowledged survives power loss (the default).</summary>
+    Full,
+
+    /// <summary>
+    /// The WAL is written on every commit and fsynced at checkpoints: an acknowledged batch survives the process dying
+    /// (the OS has it), but power loss or an OS crash can lose the last commits. Saves an fsync per call.
+    /// </summary>
+    Normal,
+}
+
 /// <summary>Audit settings, bound from <c>ControlPlane:Audit</c>.</summary>
 public sealed class AuditOptions
 {
@@ -33,6 +46,9 @@ public sealed class AuditOptions
     public string? HashKey { get; set; }
 
     public ReadAuditPolicy ReadPolicy { get; set; } = ReadAuditPolicy.FailClosed;
+
+    /// <summary>SQLite store only: whether commits are fsynced (Full) or only written to the OS (Normal).</summary>
+    public SqliteSynchronous SqliteSynchronous { get; set; } = SqliteSynchronous.Full;
 
     /// <summary>Most records written in one transaction.</summary>
     public int MaxBatch { get; set; } = 500;

@@ -80,7 +80,7 @@ internal sealed class OperatorAuditor(AuditWriter writer, ISiloIdentity silo, Ti
     /// <summary>Applies first, then audits; an audit outage delays the record (retried in the background), never the action.</summary>
     public async Task<T> ProtectiveAsync<T>(OperatorAccount by, Func<Task<T>> apply, Func<T, OperatorAction?> describe)
     {
-        var result = await apply();
+        var result = await SiloFailover.RideOutAsync(apply);
         if (describe(result) is { } action) await RecordAfterAsync(Entry(by, action));
         return result;
     }

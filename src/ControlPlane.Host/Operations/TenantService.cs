@@ -49,6 +49,6 @@ internal sealed class TenantService(IGrainFactory grains, TimeProvider time, Ope
     public async Task<TenantInfo> GetVisibleAsync(OperatorAccount by, string tenantId)
     {
         by.RequireTenant(tenantId);
-        return await Directory.GetAsync(tenantId) ?? throw new NotFoundException($"No tenant has id '{tenantId}'.");
+        return await SiloFailover.RideOutAsync(() => Directory.GetAsync(tenantId)) ?? throw new NotFoundException($"No tenant has id '{tenantId}'.");
     }
 }

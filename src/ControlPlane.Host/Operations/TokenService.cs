@@ -79,7 +79,7 @@ internal sealed class TokenService(IGrainFactory grains, TenantService tenants, 
         if (!Identifiers.IsValidReference(tokenId)) throw new NotFoundException($"No token '{tokenId}' in tenant '{tenantId}'.");
 
         var tokenGrain = grains.GetGrain<IAgentTokenGrain>(tokenId);
-        var token = await tokenGrain.GetAsync();
+        var token = await SiloFailover.RideOutAsync(tokenGrain.GetAsync);
         if (token is null || token.TenantId != tenantId) throw new NotFoundException($"No token '{tokenId}' in tenant '{tenantId}'.");
 
         var now = time.GetUtcNow();

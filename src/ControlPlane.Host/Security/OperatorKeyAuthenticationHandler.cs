@@ -25,7 +25,10 @@ internal sealed class OperatorKeyAuthenticationHandler(
             return AuthenticateResult.Fail("Not an operator key.");
         }
 
-        var account = await grains.GetGrain<IOperatorDirectoryGrain>(IOperatorDirectoryGrain.Singleton).GetAsync(id);
+        // The directory is one grain: when its silo has just crashed, every operator would be locked out until the
+        // cluster notices, which is exactly when they need to act.
+        var directory = grains.GetGrain<IOperatorDirectoryGrain>(IOperatorDirectoryGrain.Singleton);
+        var account = await Operations.SiloFailover.RideOutAsync(() => directory.GetAsync(id), Context.RequestAborted);
         if (account is null || !SecretTokens.Matches(secret, account.KeyHash)) return AuthenticateResult.Fail("Unknown operator key.");
 
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new OperatorIdentity(account, SchemeName)), SchemeName));

@@ -25,7 +25,7 @@ public sealed class HostProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static async Task<HostProcess> StartAsync(string dataDir)
+    public static async Task<HostProcess> StartAsync(string dataDir, IReadOnlyDictionary<string, string>? environment = null)
     {
         var httpPort = FreePorts.Next();
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "ControlPlane.Host.dll")])
@@ -40,6 +40,7 @@ public sealed class HostProcess : IAsyncDisposable
         start.Environment["ControlPlane__SiloPort"] = FreePorts.Next().ToString();
         start.Environment["ControlPlane__GatewayPort"] = FreePorts.Next().ToString();
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the host process.");
         process.OutputDataReceived += static (_, _) => { };

@@ -379,6 +379,7 @@ public sealed class ChaosTests(PostgresClusterFixture cluster, ITestOutputHelper
         public async Task FlipAsync(int phase, ProductionSilo silo, bool expectFailure = false)
         {
             var (_, tokenId, token) = _targets[phase];
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             using var http = cluster.Operator(silo);
             http.Timeout = TimeSpan.FromSeconds(30);
             var kill = await TryAsync(() => http.PostAsync("/api/v1/kill-switches",
@@ -405,6 +406,8 @@ public sealed class ChaosTests(PostgresClusterFixture cluster, ITestOutputHelper
                 output.WriteLine($"phase {phase}: revocation refused by silo {silo.Index}: {(revoke is null ? "no answer" : $"{(int)revoke.StatusCode}")}");
                 Assert.True(expectFailure, $"Revoking a token on silo {silo.Index} failed outside the outage.");
             }
+
+            output.WriteLine($"phase {phase}: kill switch and revocation on silo {silo.Index} answered in {clock.Elapsed.TotalSeconds:F1} s");
         }
 
         public async Task<List<string>> VerifyAsync(IReadOnlyList<ProductionSilo> silos)
