@@ -57,8 +57,9 @@ public enum RedeemOutcome
     Mismatch,
 }
 
+/// <param name="Reservation">For an accepted <see cref="IApprovalGrain.ReserveAsync"/>: what to pass to <see cref="IApprovalGrain.ConsumeAsync"/>.</param>
 [GenerateSerializer, Immutable, Alias("cp.RedeemResult")]
-public sealed record RedeemResult([property: Id(0)] RedeemOutcome Outcome, [property: Id(1)] string Reason);
+public sealed record RedeemResult([property: Id(0)] RedeemOutcome Outcome, [property: Id(1)] string Reason, [property: Id(2)] string? Reservation = null);
 
 /// <summary>
 /// One approval, from request to consumption. Single-threaded like every grain, so a token is consumed
@@ -86,6 +87,25 @@ public interface IApprovalGrain : IGrainWithStringKey
     /// <summary>Validates the token against the call and consumes it; atomic.</summary>
     [Alias("Redeem")]
     Task<RedeemResult> RedeemAsync(string secret, RedeemContext call);
+
+    /// <summary>
+    /// Validates the token against the call and holds it for that call alone, in memory, for a few seconds: every other
+    /// presentation meanwhile is refused as already used. Nothing is written, so the caller can make its own durable
+    /// record (the call's audit intent) while <see cref="ConsumeAsync"/> writes the consumption.
+    /// </summary>
+    [Alias("Reserve")]
+    Task<RedeemResult> ReserveAsync(string secret, RedeemContext call);
+
+    /// <summary>
+    /// Makes a reservation's consumption durable. False when the reservation is no longer held (it lapsed, or the grain
+    /// was reactivated); the token is then still unused. The action may run only after this returned true.
+    /// </summary>
+    [Alias("Consume")]
+    Task<bool> ConsumeAsync(string reservation);
+
+    /// <summary>Gives a reservation up unused, so the token can be presented again at once; no-op if it is no longer held.</summary>
+    [Alias("Release")]
+    Task ReleaseAsync(string reservation);
 }
 
 /// <summary>A tenant's open approvals, for the queue operators work through.</summary>

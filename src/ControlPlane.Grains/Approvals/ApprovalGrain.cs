@@ -17,6 +17,13 @@ public sealed class ApprovalGrain(
     [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time,
     AuditWriter audit) : Grain, IApprovalGrain
 {
+    /// <summary>Long enough for a guard's two parallel durable writes, short enough that a guard that died holding it costs little.</summary>
+    private static readonly TimeSpan ReservationLifetime = TimeSpan.FromSeconds(10);
+
+    // In memory only: a reservation that a crash loses was never consumed, so the token stays usable.
+    private string? _reservation;
+    private DateTimeOffset _reservedUntil;
+
     public async Task<ApprovalView> OpenAsync(ApprovalRequest request)
     {
         if (state.State.Request is not null) throw new InvalidOperationException($"Approval {request.Id} already exists.");
@@ -112,6 +119,48 @@ public sealed class ApprovalGrain(
 
     public async Task<RedeemResult> RedeemAsync(string secret, RedeemContext call)
     {
+        var reserved = await ReserveAsync(secret, call);
+        if (reserved.Outcome != RedeemOutcome.Accepted) return reserved;
+        await ConsumeAsync(reserved.Reservation!);
+        return reserved with { Reservation = null };
+    }
+
+    public async Task<RedeemResult> ReserveAsync(string secret, RedeemContext call)
+    {
+        if (await CheckAsync(secret, call) is { } refused) return refused;
+        _reservation = Guid.NewGuid().ToString("N");
+        _reservedUntil = time.GetUtcNow() + ReservationLifetime;
+        return new(RedeemOutcome.Accepted, "Approved by " + state.State.DecidedBy, _reservation);
+    }
+
+    public async Task<bool> ConsumeAsync(string reservation)
+    {
+        if (_reservation is null || !string.Equals(_reservation, reservation, StringComparison.Ordinal) || state.State.Status != ApprovalStatus.Approved)
+        {
+            return false;
+        }
+
+        _reservation = null;
+        state.State.Status = ApprovalStatus.Consumed;
+        state.State.ConsumedAt = time.GetUtcNow();
+        // A failed write deactivates the grain: its next activation reads the token as still approved, and unused.
+        await state.WriteOrRetireAsync(this);
+
+        // No record of its own: the call's intent record, made durable before the action runs, names this approval
+        // (confirmationId) with the session and agent that used it. A second durable write here would sit on every
+        // confirmed action's critical path and say the same thing.
+        return true;
+    }
+
+    public Task ReleaseAsync(string reservation)
+    {
+        if (string.Equals(_reservation, reservation, StringComparison.Ordinal)) _reservation = null;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Null when the token is valid for this call and free; otherwise why not.</summary>
+    private async Task<RedeemResult?> CheckAsync(string secret, RedeemContext call)
+    {
         if (state.State.Request is not { } request) return new(RedeemOutcome.Unknown, "No approval matches this confirmation token.");
         await ExpireIfDueAsync();
 
@@ -146,14 +195,12 @@ public sealed class ApprovalGrain(
             return new(RedeemOutcome.Mismatch, "The arguments differ from the ones the human approved.");
         }
 
-        state.State.Status = ApprovalStatus.Consumed;
-        state.State.ConsumedAt = time.GetUtcNow();
-        await state.WriteOrRetireAsync(this);
+        if (_reservation is not null && time.GetUtcNow() < _reservedUntil)
+        {
+            return new(RedeemOutcome.AlreadyUsed, "This confirmation token is being used by another call; each approval allows one call.");
+        }
 
-        // No record of its own: the call's intent record, made durable before the action runs, names this approval
-        // (confirmationId) with the session and agent that used it. A second durable write here would sit on every
-        // confirmed action's critical path and say the same thing.
-        return new(RedeemOutcome.Accepted, "Approved by " + state.State.DecidedBy);
+        return null;
     }
 
     private async Task ExpireIfDueAsync()

@@ -38,6 +38,12 @@ public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGran
 
     /// <summary>The approval whose confirmation token this call consumed, once the confirmation step accepted it.</summary>
     public string? ConfirmationId { get; set; }
+
+    /// <summary>
+    /// Set by the confirmation step when it reserved this call's token. The action may run only once its consumption
+    /// is durable and so is the call's intent record.
+    /// </summary>
+    public IReservedConfirmation? ReservedConfirmation { get; set; }
 }
 
 /// <summary>
@@ -50,4 +56,13 @@ public interface IGuardStep
     string Name { get; }
 
     ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken);
+}
+
+/// <summary>A confirmation token held for one call: consumed (durably) if the call goes ahead, released if not.</summary>
+public interface IReservedConfirmation
+{
+    /// <summary>True once the consumption is durable; false if the reservation was no longer held (the token is then unused).</summary>
+    Task<bool> ConsumeAsync();
+
+    Task ReleaseAsync();
 }

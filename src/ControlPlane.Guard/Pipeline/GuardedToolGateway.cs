@@ -126,10 +126,29 @@ public sealed partial class GuardedToolGateway(
         request.Params.Arguments?.Remove(SchemaStep.ConfirmationArgument);
 
         var isAction = call.IsAction;
-        if (isAction && !await TryRecordAsync(audit.RecordIntentAsync(call.ConfirmationId)))
+        if (isAction)
         {
-            span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
-            return AuditUnavailable("The action was not run because its audit record could not be made durable.");
+            // Two durable writes to two stores, neither needing the other: the intent record (audit) and the token's
+            // consumption (approval grain). They run together; the action runs only once both are durable.
+            var intent = TryRecordAsync(audit.RecordIntentAsync(call.ConfirmationId));
+            var consumed = TryConsumeAsync(call.ReservedConfirmation);
+            var intentDurable = await intent;
+            if (!await consumed)
+            {
+                var undecided = new Refusal(RefusalCodes.GuardUnavailable, "The confirmation could not be recorded as used, so the action was not run. Retry shortly with the same confirmation_token.")
+                {
+                    RetryAfterSeconds = 2,
+                };
+                span?.SetTag(GuardTelemetry.CodeTag, undecided.Code);
+                await TryRecordAsync(audit.RecordRefusalAsync(undecided));
+                return undecided.ToCallToolResult();
+            }
+
+            if (!intentDurable)
+            {
+                span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
+                return AuditUnavailable("The action was not run because its audit record could not be made durable.");
+            }
         }
 
         CallToolResult result;
@@ -213,6 +232,22 @@ public sealed partial class GuardedToolGateway(
     {
         RetryAfterSeconds = 5,
     }.ToCallToolResult();
+
+    private static async Task<bool> TryConsumeAsync(IReservedConfirmation? reserved)
+    {
+        if (reserved is null) return true;
+        try
+        {
+            return await reserved.ConsumeAsync();
+        }
+        catch (Exception)
+        {
+            // Storage or the grain's silo failed, so nothing runs. A failed write already dropped the grain's state;
+            // otherwise give the token back so the agent's retry need not wait for the reservation to lapse.
+            try { await reserved.ReleaseAsync(); } catch (Exception) { }
+            return false;
+        }
+    }
 
     private static async Task<bool> TryRecordAsync(Task record)
     {

@@ -47,6 +47,48 @@ public sealed class ConfirmationClusterTests
     }
 
     [Fact]
+    public async Task A_reserved_token_is_held_for_its_call_alone_and_a_lost_reservation_leaves_it_unused()
+    {
+        await using var cluster = await GuardCluster.StartAsync(silos: 2);
+        try
+        {
+            var id = "apr-" + Guid.NewGuid().ToString("N")[..20];
+            var factories = cluster.SiloServices.Select(sp => sp.GetRequiredService<IGrainFactory>()).ToArray();
+            await factories[0].GetGrain<IApprovalGrain>(id).OpenAsync(Request(id));
+            var secret = (await factories[0].GetGrain<IApprovalGrain>(id).ApproveAsync("approver")).Token[^43..];
+
+            // Held: while one call's guard writes its intent and the consumption, any other presentation is refused.
+            var held = await factories[0].GetGrain<IApprovalGrain>(id).ReserveAsync(secret, Call);
+            Assert.Equal(RedeemOutcome.Accepted, held.Outcome);
+            Assert.NotNull(held.Reservation);
+            Assert.Equal(RedeemOutcome.AlreadyUsed, (await factories[1].GetGrain<IApprovalGrain>(id).ReserveAsync(secret, Call)).Outcome);
+            Assert.Equal(RedeemOutcome.AlreadyUsed, (await factories[1].GetGrain<IApprovalGrain>(id).RedeemAsync(secret, Call)).Outcome);
+            Assert.False(await factories[1].GetGrain<IApprovalGrain>(id).ConsumeAsync("not-the-reservation"));
+            Assert.Equal(ApprovalStatus.Approved, (await factories[1].GetGrain<IApprovalGrain>(id).GetAsync())!.Status);
+
+            // Lost: the grain is deactivated (as when its silo dies) before the consumption; nothing was consumed,
+            // so the old reservation is void and the token is still good for one call.
+            var management = cluster.Client.GetGrain<IManagementGrain>(0);
+            await management.ForceActivationCollection(TimeSpan.Zero);
+            Assert.False(await factories[0].GetGrain<IApprovalGrain>(id).ConsumeAsync(held.Reservation!));
+            Assert.Equal(ApprovalStatus.Approved, (await factories[0].GetGrain<IApprovalGrain>(id).GetAsync())!.Status);
+
+            var again = await factories[1].GetGrain<IApprovalGrain>(id).ReserveAsync(secret, Call);
+            Assert.Equal(RedeemOutcome.Accepted, again.Outcome);
+            Assert.True(await factories[1].GetGrain<IApprovalGrain>(id).ConsumeAsync(again.Reservation!));
+            Assert.False(await factories[0].GetGrain<IApprovalGrain>(id).ConsumeAsync(again.Reservation!));
+            var consumed = (await factories[0].GetGrain<IApprovalGrain>(id).GetAsync())!;
+            Assert.Equal(ApprovalStatus.Consumed, consumed.Status);
+            Assert.NotNull(consumed.ConsumedAt);
+            Assert.Equal(RedeemOutcome.AlreadyUsed, (await factories[0].GetGrain<IApprovalGrain>(id).ReserveAsync(secret, Call)).Outcome);
+        }
+        finally
+        {
+            cluster.DeleteDatabase();
+        }
+    }
+
+    [Fact]
     public async Task An_approval_survives_the_silo_it_lived_on()
     {
         await using var cluster = await GuardCluster.StartAsync(silos: 2);

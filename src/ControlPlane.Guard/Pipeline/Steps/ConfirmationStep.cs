@@ -96,10 +96,13 @@ public sealed class ConfirmationStep(
         else
         {
             var context = new RedeemContext(call.Identity.TenantId, call.Identity.AgentId, call.Tool.ServerId, call.Tool.ToolName, argumentsHash, call.Identity.SessionId);
-            var result = await grains.GetGrain<IApprovalGrain>(approvalId).RedeemAsync(secret, context).WaitAsync(cancellationToken);
+            var grain = grains.GetGrain<IApprovalGrain>(approvalId);
+            var result = await grain.ReserveAsync(secret, context).WaitAsync(cancellationToken);
             if (result.Outcome == RedeemOutcome.Accepted)
             {
+                // Held for this call only; the gateway makes the consumption durable alongside the call's intent record.
                 call.ConfirmationId = approvalId;
+                call.ReservedConfirmation = new Reservation(grain, result.Reservation!);
                 return null;
             }
 
@@ -160,6 +163,13 @@ public sealed class ConfirmationStep(
                 ["proposed_action"] = proposed,
             },
         };
+    }
+
+    private sealed class Reservation(IApprovalGrain approval, string id) : IReservedConfirmation
+    {
+        public Task<bool> ConsumeAsync() => approval.ConsumeAsync(id);
+
+        public Task ReleaseAsync() => approval.ReleaseAsync(id);
     }
 
     private static IDictionary<string, JsonElement>? WithoutToken(IDictionary<string, JsonElement>? arguments, out string? token)
