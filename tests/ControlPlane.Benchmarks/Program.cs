@@ -35,6 +35,11 @@ try
     {
         await new Suite(quick, root, Print).RunAsync();
     }
+    else if (mode is "section")
+    {
+        // One section of the suite on its own, e.g. `section confirmed --quick`, for before/after comparisons.
+        await new Suite(quick, root, Print).RunSectionAsync(args.Skip(1).FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "");
+    }
     else if (mode is "sessions")
     {
         await new Suite(quick, root, Print).RunSessionsAsync();

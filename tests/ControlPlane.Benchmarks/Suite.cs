@@ -82,6 +82,20 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
     }
 
     /// <summary>Only the BenchmarkDotNet guard steps: the quick way to compare allocations before and after a change.</summary>
+    /// <summary>One section of the suite with its target rows, for A/B runs: "compare" or "confirmed".</summary>
+    public async Task RunSectionAsync(string section)
+    {
+        print("Conditions: " + Machine.Describe());
+        print("");
+        await (section switch
+        {
+            "compare" => CompareAsync(),
+            "confirmed" => ConfirmedActionAsync(),
+            _ => throw new ArgumentException($"No section '{section}'; sections: compare, confirmed.", nameof(section)),
+        });
+        foreach (var (target, measured, pass) in _targets) print($"| {target} | {measured} | {(pass switch { true => "PASS", false => "MISS", null => "not measured" })} |");
+    }
+
     public async Task RunMicroAsync()
     {
         print("Conditions: " + Machine.Describe());
