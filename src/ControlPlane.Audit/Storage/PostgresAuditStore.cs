@@ -88,6 +88,10 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
         }
 
         var tenants = entries.Select(e => e.TenantId).Distinct(StringComparer.Ordinal).ToArray();
+        if (entries.Count <= PipelinedBatchLimit)
+        {
+            return await AppendPipelinedAsync(entries, tenants, cancellationToken);
+        }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -109,9 +113,97 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
             throw new InvalidOperationException("Could not lock the chain head of every tenant in the batch.");
         }
 
-        var n = entries.Count;
-        var records = new AuditRecord[n];
-        for (var i = 0; i < n; i++)
+        var records = Chain(entries, heads);
+        using (var rows = new PostgresCopyRows(records.Length))
+        {
+            foreach (var record in records) rows.Add(record);
+            rows.Complete();
+            await using var copy = await connection.BeginRawBinaryCopyAsync(CopySql, cancellationToken);
+            await copy.WriteAsync(rows.Written, cancellationToken);
+        }
+
+        await using (var move = new NpgsqlBatch(connection, transaction))
+        {
+            move.BatchCommands.Add(MoveHeads(heads));
+            await move.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return records;
+    }
+
+    /// <summary>
+    /// A small batch (a lone call's record, the usual case below full load) in two round trips instead of five: the
+    /// heads are locked in the first, and the rows, the heads' move and the COMMIT go in one pipeline in the second.
+    /// COPY cannot share a pipeline, so these rows are a parameterised INSERT; large batches keep COPY, which is
+    /// cheaper per row. The transaction is BEGIN/COMMIT in the pipelines themselves, hence no NpgsqlTransaction.
+    /// </summary>
+    private async Task<IReadOnlyList<AuditRecord>> AppendPipelinedAsync(IReadOnlyList<AuditEntry> entries, string[] tenants, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
+            await using (var batch = new NpgsqlBatch(connection))
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                batch.BatchCommands.Add(Command(EnsureHeadsSql, Array(tenants, NpgsqlDbType.Text), Value(AuditChain.Genesis)));
+                batch.BatchCommands.Add(Command(LockHeadsSql, Array(tenants, NpgsqlDbType.Text)));
+                await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    heads[reader.GetString(0)] = new ChainLink(reader.GetInt64(1), reader.GetString(2));
+                }
+            }
+
+            if (heads.Count != tenants.Length)
+            {
+                throw new InvalidOperationException("Could not lock the chain head of every tenant in the batch.");
+            }
+
+            var records = Chain(entries, heads);
+            await using (var batch = new NpgsqlBatch(connection))
+            {
+                batch.BatchCommands.Add(InsertRows(records));
+                batch.BatchCommands.Add(MoveHeads(heads));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                await batch.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return records;
+        }
+        catch
+        {
+            // A failed statement leaves the transaction aborted (a duplicate id rolls the whole batch back): end it
+            // here rather than hand a connection inside a transaction back to the pool.
+            if (connection.State == ConnectionState.Open)
+            {
+                try
+                {
+                    await using var rollback = new NpgsqlCommand("ROLLBACK", connection);
+                    await rollback.ExecuteNonQueryAsync(CancellationToken.None);
+                }
+                catch (Exception)
+                {
+                    // The connection is broken; Npgsql discards it.
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private const int PipelinedBatchLimit = 8;
+
+    // One INSERT statement per batch size up to the limit, built once.
+    private static readonly string[] InsertSql = [.. Enumerable.Range(0, PipelinedBatchLimit + 1).Select(n => n == 0 ? "" :
+        $"INSERT INTO audit_records ({AuditRows.Columns}) VALUES " + string.Join(", ", Enumerable.Range(0, n).Select(r =>
+            "(" + string.Join(", ", Enumerable.Range(1, AuditRows.ColumnCount).Select(c => "$" + (r * AuditRows.ColumnCount + c))) + ")")))];
+
+    private static AuditRecord[] Chain(IReadOnlyList<AuditEntry> entries, Dictionary<string, ChainLink> heads)
+    {
+        var records = new AuditRecord[entries.Count];
+        for (var i = 0; i < records.Length; i++)
         {
             var entry = entries[i] with { Timestamp = AuditChain.Normalize(entries[i].Timestamp) };
             var head = heads[entry.TenantId];
@@ -121,14 +213,51 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
             heads[entry.TenantId] = new ChainLink(sequence, hash);
         }
 
-        using (var rows = new PostgresCopyRows(n))
+        return records;
+    }
+
+    /// <summary>The same columns, in the same order and types, as <see cref="PostgresCopyRows"/> writes.</summary>
+    private static NpgsqlBatchCommand InsertRows(AuditRecord[] records)
+    {
+        var command = new NpgsqlBatchCommand(InsertSql[records.Length]);
+        var p = command.Parameters;
+        foreach (var record in records)
         {
-            foreach (var record in records) rows.Add(record);
-            rows.Complete();
-            await using var copy = await connection.BeginRawBinaryCopyAsync(CopySql, cancellationToken);
-            await copy.WriteAsync(rows.Written, cancellationToken);
+            var e = record.Entry;
+            p.Add(Text(e.TenantId));
+            p.Add(new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = record.Sequence });
+            p.Add(Text(e.Id));
+            p.Add(new NpgsqlParameter<DateTime> { NpgsqlDbType = NpgsqlDbType.TimestampTz, TypedValue = e.Timestamp.UtcDateTime });
+            p.Add(Text(e.AgentId));
+            p.Add(Text(e.UserId));
+            p.Add(Text(e.SessionId));
+            p.Add(Text(e.TokenId));
+            p.Add(Text(e.Kind));
+            p.Add(Text(e.Server));
+            p.Add(Text(e.Tool));
+            p.Add(Text(e.Arguments));
+            p.Add(Text(e.ArgumentsHash));
+            p.Add(Text(e.Decision));
+            p.Add(Text(e.Code));
+            p.Add(Text(e.Outcome));
+            p.Add(Text(e.ErrorType));
+            p.Add(Text(e.ResultHash));
+            p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = e.ResultSize is { } size ? size : DBNull.Value });
+            p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Double, Value = e.LatencyMs is { } latency ? latency : DBNull.Value });
+            p.Add(Text(e.ConfirmationId));
+            p.Add(Text(e.Silo));
+            p.Add(Text(e.Detail));
+            p.Add(Text(record.PreviousHash));
+            p.Add(Text(record.Hash));
         }
 
+        return command;
+
+        static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
+    }
+
+    private static NpgsqlBatchCommand MoveHeads(Dictionary<string, ChainLink> heads)
+    {
         var headTenants = new string[heads.Count];
         var headSequences = new long[heads.Count];
         var headHashes = new string[heads.Count];
@@ -141,16 +270,7 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
             h++;
         }
 
-        await using (var move = new NpgsqlCommand(MoveHeadsSql, connection, transaction))
-        {
-            move.Parameters.Add(Array(headTenants, NpgsqlDbType.Text));
-            move.Parameters.Add(Array(headSequences, NpgsqlDbType.Bigint));
-            move.Parameters.Add(Array(headHashes, NpgsqlDbType.Text));
-            await move.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-        return records;
+        return Command(MoveHeadsSql, Array(headTenants, NpgsqlDbType.Text), Array(headSequences, NpgsqlDbType.Bigint), Array(headHashes, NpgsqlDbType.Text));
     }
 
     public async Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken)
