@@ -188,9 +188,12 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
         print("");
         // Warm every server up before anything is measured: tiered JIT and dynamic PGO take a second or two of calls to
         // settle, and without this the first ControlPlane row ran on unoptimised code and looked ~2x slower than later rows.
+        // Long enough, too, for each audit file to pass its first WAL checkpoint: until then every commit grows the WAL
+        // file, and an fsync that also has to write the file's new size cost the first row up to 2x more than the
+        // steady state a running server is in.
         foreach (var connect in new Func<Task<McpClient>>[] { bare.ConnectAsync, () => guarded.ConnectAsync(), () => unsynced.ConnectAsync(), () => noAudit.ConnectAsync() })
         {
-            await LoadGenerator.RunAsync(connect, 4, TimeSpan.FromSeconds(quick ? 2 : 5));
+            await LoadGenerator.RunAsync(connect, 4, TimeSpan.FromSeconds(quick ? 5 : 8));
         }
 
         // "Every pattern on" runs again at the end of each level: the two runs bracket the variants, so drift during the

@@ -505,7 +505,7 @@ public abstract class AuditStoreContractTests : IAsyncLifetime
         LatencyMs = 1.5,
     };
 
-    private static List<AuditEntry> Entries(string tenant, int count) =>
+    protected static List<AuditEntry> Entries(string tenant, int count) =>
         Enumerable.Range(0, count).Select(i => Entry(tenant, Base.AddSeconds(i))).ToList();
 
     /// <summary>
