@@ -53,16 +53,7 @@ public static class GuardServiceCollectionExtensions
             .Validate(o => o.WebhookUrl is null || Uri.TryCreate(o.WebhookUrl, UriKind.Absolute, out _), $"{ConfirmationOptions.SectionName}:WebhookUrl must be an absolute URL.")
             .ValidateOnStart();
         services.TryAddKeyedSingleton(ControlPlaneClock.ServiceKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
-        services.TryAddSingleton(sp => new GuardPipeline(
-        [
-            sp.GetRequiredService<KillSwitchStep>(),
-            sp.GetRequiredService<AuthenticationStep>(),
-            sp.GetRequiredService<ScopeStep>(),
-            sp.GetRequiredService<ModeStep>(),
-            sp.GetRequiredService<SchemaStep>(),
-            sp.GetRequiredService<RateLimitStep>(),
-            sp.GetRequiredService<ConfirmationStep>(),
-        ]));
+        services.TryAddSingleton(sp => new GuardPipeline(GuardPipeline.StepsInOrder(sp)));
 
         services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));
         services.TryAddSingleton<CallAuditor>();

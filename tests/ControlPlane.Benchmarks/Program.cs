@@ -207,12 +207,7 @@ async Task GuardStepsAsync(BenchHost host, int iterations)
     Print("| step | ns/call | bytes allocated/call |");
     Print("|---|---|---|");
     var pipeline = services.GetRequiredService<GuardPipeline>();
-    IGuardStep[] steps =
-    [
-        services.GetRequiredService<KillSwitchStep>(), services.GetRequiredService<AuthenticationStep>(), services.GetRequiredService<ScopeStep>(),
-        services.GetRequiredService<ModeStep>(), services.GetRequiredService<SchemaStep>(), services.GetRequiredService<RateLimitStep>(),
-        services.GetRequiredService<ConfirmationStep>(),
-    ];
+    var steps = GuardPipeline.StepsInOrder(services);
     foreach (var step in steps) Print(Measure(step.Name, () => step.CheckAsync(call, CancellationToken.None)));
     Print(Measure("whole pipeline", () => pipeline.EvaluateAsync(call, CancellationToken.None)));
 

@@ -26,16 +26,8 @@ internal sealed class StepSwitches
     }
 
     /// <summary>Registers the switchable pipeline ahead of the production registration, which then yields to it.</summary>
-    public void Register(IServiceCollection services) => services.AddSingleton(sp => new GuardPipeline(
-    [
-        Wrap(sp.GetRequiredService<KillSwitchStep>()),
-        Wrap(sp.GetRequiredService<AuthenticationStep>()),
-        Wrap(sp.GetRequiredService<ScopeStep>()),
-        Wrap(sp.GetRequiredService<ModeStep>()),
-        Wrap(sp.GetRequiredService<SchemaStep>()),
-        Wrap(sp.GetRequiredService<RateLimitStep>()),
-        Wrap(sp.GetRequiredService<ConfirmationStep>()),
-    ]));
+    public void Register(IServiceCollection services) =>
+        services.AddSingleton(sp => new GuardPipeline(GuardPipeline.StepsInOrder(sp).Select(Wrap)));
 
     private SwitchableStep Wrap(IGuardStep step) => new(step, this);
 

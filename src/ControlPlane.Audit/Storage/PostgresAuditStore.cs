@@ -96,23 +96,7 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
-        var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
-        await using (var batch = new NpgsqlBatch(connection, transaction))
-        {
-            batch.BatchCommands.Add(Command(EnsureHeadsSql, Array(tenants, NpgsqlDbType.Text), Value(AuditChain.Genesis)));
-            batch.BatchCommands.Add(Command(LockHeadsSql, Array(tenants, NpgsqlDbType.Text)));
-            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                heads[reader.GetString(0)] = new ChainLink(reader.GetInt64(1), reader.GetString(2));
-            }
-        }
-
-        if (heads.Count != tenants.Length)
-        {
-            throw new InvalidOperationException("Could not lock the chain head of every tenant in the batch.");
-        }
-
+        var heads = await LockHeadsAsync(new NpgsqlBatch(connection, transaction), tenants, cancellationToken);
         var records = Chain(entries, heads);
         using (var rows = new PostgresCopyRows(records.Length))
         {
@@ -143,24 +127,9 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
-            var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
-            await using (var batch = new NpgsqlBatch(connection))
-            {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-                batch.BatchCommands.Add(Command(EnsureHeadsSql, Array(tenants, NpgsqlDbType.Text), Value(AuditChain.Genesis)));
-                batch.BatchCommands.Add(Command(LockHeadsSql, Array(tenants, NpgsqlDbType.Text)));
-                await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    heads[reader.GetString(0)] = new ChainLink(reader.GetInt64(1), reader.GetString(2));
-                }
-            }
-
-            if (heads.Count != tenants.Length)
-            {
-                throw new InvalidOperationException("Could not lock the chain head of every tenant in the batch.");
-            }
-
+            var begin = new NpgsqlBatch(connection);
+            begin.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+            var heads = await LockHeadsAsync(begin, tenants, cancellationToken);
             var records = Chain(entries, heads);
             await using (var batch = new NpgsqlBatch(connection))
             {
@@ -191,6 +160,26 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
 
             throw;
         }
+    }
+
+    /// <summary>Runs <paramref name="batch"/> (disposed here) with the ensure-and-lock of every tenant's head appended.</summary>
+    private static async Task<Dictionary<string, ChainLink>> LockHeadsAsync(NpgsqlBatch batch, string[] tenants, CancellationToken cancellationToken)
+    {
+        var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
+        await using (batch)
+        {
+            batch.BatchCommands.Add(Command(EnsureHeadsSql, Array(tenants, NpgsqlDbType.Text), Value(AuditChain.Genesis)));
+            batch.BatchCommands.Add(Command(LockHeadsSql, Array(tenants, NpgsqlDbType.Text)));
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                heads[reader.GetString(0)] = new ChainLink(reader.GetInt64(1), reader.GetString(2));
+            }
+        }
+
+        return heads.Count == tenants.Length
+            ? heads
+            : throw new InvalidOperationException("Could not lock the chain head of every tenant in the batch.");
     }
 
     private const int PipelinedBatchLimit = 8;

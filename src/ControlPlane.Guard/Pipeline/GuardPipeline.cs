@@ -1,3 +1,6 @@
+using ControlPlane.Guard.Pipeline.Steps;
+using Microsoft.Extensions.DependencyInjection;
+
 namespace ControlPlane.Guard.Pipeline;
 
 /// <summary>
@@ -15,6 +18,21 @@ public sealed class GuardPipeline
     }
 
     public IReadOnlyList<string> StepNames => [.. _steps.Select(s => s.Name)];
+
+    /// <summary>
+    /// The registered steps in the guard's order, the one place that order is written down: what the host runs, and
+    /// what tests and benchmarks wrap or replace one step of.
+    /// </summary>
+    public static IGuardStep[] StepsInOrder(IServiceProvider services) =>
+    [
+        services.GetRequiredService<KillSwitchStep>(),
+        services.GetRequiredService<AuthenticationStep>(),
+        services.GetRequiredService<ScopeStep>(),
+        services.GetRequiredService<ModeStep>(),
+        services.GetRequiredService<SchemaStep>(),
+        services.GetRequiredService<RateLimitStep>(),
+        services.GetRequiredService<ConfirmationStep>(),
+    ];
 
     public async ValueTask<Refusal?> EvaluateAsync(GuardCall call, CancellationToken cancellationToken)
     {
