@@ -196,8 +196,24 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
         await fixture.ScreenshotAsync(page, "drills");
 
         // The global level is never run without the typed phrase; backing out runs nothing.
-        await page.Locator("[data-test=drill][data-level=global] [data-test=run]").ClickAsync();
-        await Expect(page.Locator(".mud-dialog [data-test=confirm]")).ToBeDisabledAsync();
+        // A click that lands while Blazor swaps the page's event handlers (its re-render after the session drill, or
+        // after the screenshots' resize) is dropped by the server; click until the dialog is open.
+        var globalRun = page.Locator("[data-test=drill][data-level=global] [data-test=run]");
+        var confirm = page.Locator(".mud-dialog [data-test=confirm]");
+        for (var attempt = 0; attempt < 4 && !await confirm.IsVisibleAsync(); attempt++)
+        {
+            await globalRun.ClickAsync();
+            try
+            {
+                await confirm.WaitForAsync(new() { Timeout = 5_000 });
+            }
+            catch (Exception ex) when (ex is TimeoutException or PlaywrightException)
+            {
+                // Not open yet: click again.
+            }
+        }
+
+        await Expect(confirm).ToBeDisabledAsync();
         await page.Locator(".mud-dialog [data-test=cancel]").ClickAsync();
         await Expect(page.Locator("[data-test=drill][data-level=global] [data-test=outcome]")).ToHaveTextAsync("never run");
 
