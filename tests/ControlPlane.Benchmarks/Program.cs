@@ -48,6 +48,16 @@ try
     {
         await SessionHeap.RunAsync(Print, root, quick ? 2_000 : 10_000);
     }
+    else if (mode is "soak")
+    {
+        // One server under a steady closed-loop load, for a profiler to attach to (dotnet-trace collect -p <pid>):
+        // `soak bare|floor|full|normal <sessions> <seconds>`.
+        var positional = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        var which = positional.ElementAtOrDefault(0) ?? "full";
+        var concurrency = int.Parse(positional.ElementAtOrDefault(1) ?? "16", CultureInfo.InvariantCulture);
+        var seconds = double.Parse(positional.ElementAtOrDefault(2) ?? "30", CultureInfo.InvariantCulture);
+        await Soak.RunAsync(Print, root, which, concurrency, TimeSpan.FromSeconds(seconds));
+    }
     else if (mode is "audit")
     {
         // Not part of "all": it needs a PostgreSQL server (bash ops/postgres-dev.sh) and no host.

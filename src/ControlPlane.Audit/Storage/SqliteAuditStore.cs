@@ -16,7 +16,7 @@ namespace ControlPlane.Audit.Storage;
 /// rolls back and the <see cref="SqliteException"/> propagates. Microsoft.Data.Sqlite's async methods run
 /// synchronously; that is acceptable for a local file written in group-committed batches.
 /// </remarks>
-public sealed class SqliteAuditStore : IAuditStore
+public sealed class SqliteAuditStore : IAuditStore, IDisposable
 {
     // busy_timeout makes a second writer wait for the lock inside SQLite rather than fail with SQLITE_BUSY.
     // synchronous=FULL (the default) fsyncs the WAL on every commit, so an acknowledged batch survives power loss;
@@ -59,6 +59,12 @@ public sealed class SqliteAuditStore : IAuditStore
     private readonly string _connectionString;
     private readonly string _pragmasSql;
 
+    // The connection appends run on between batches, with its statements prepared once: a lone call's record is
+    // usually a whole batch, and preparing five statements and binding 25 new parameters for it cost more than the
+    // insert itself.
+    private Appender? _idleAppender;
+    private volatile bool _disposed;
+
     /// <param name="databasePath">The database file; it and its directory are created if missing.</param>
     /// <param name="synchronous">Whether commits are fsynced (survive power loss) or only written (survive the process).</param>
     public SqliteAuditStore(string databasePath, SqliteSynchronous synchronous = SqliteSynchronous.Full)
@@ -93,70 +99,39 @@ public sealed class SqliteAuditStore : IAuditStore
         await AuditMigrator.MigrateAsync(connection, AuditDialect.Sqlite, cancellationToken);
     }
 
-    public async Task<IReadOnlyList<AuditRecord>> AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<AuditRecord>> AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken)
     {
         AuditRows.Validate(entries);
         if (entries.Count == 0)
         {
-            return [];
+            return Task.FromResult<IReadOnlyList<AuditRecord>>([]);
         }
 
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction(deferred: false);
-
-        var heads = new Dictionary<string, ChainLink>(StringComparer.Ordinal);
-        await using (var select = Command(connection, transaction, SelectHeadSql))
+        // Microsoft.Data.Sqlite runs synchronously anyway; doing so directly saves the async machinery per statement.
+        cancellationToken.ThrowIfCancellationRequested();
+        var appender = Interlocked.Exchange(ref _idleAppender, null) ?? Appender.Open(this);
+        IReadOnlyList<AuditRecord> records;
+        try
         {
-            var tenant = select.Parameters.Add("@tenant_id", SqliteType.Text);
-            foreach (var entry in entries)
-            {
-                if (heads.ContainsKey(entry.TenantId))
-                {
-                    continue;
-                }
-
-                tenant.Value = entry.TenantId;
-                await using var reader = await select.ExecuteReaderAsync(CommandBehavior.SingleRow, cancellationToken);
-                heads[entry.TenantId] = await reader.ReadAsync(cancellationToken)
-                    ? new ChainLink(reader.GetInt64(0), reader.GetString(1))
-                    : new ChainLink(0, AuditChain.Genesis);
-            }
+            records = appender.Append(entries);
         }
-
-        var records = new AuditRecord[entries.Count];
-        await using (var insert = Command(connection, transaction, InsertSql))
+        catch
         {
-            var p = InsertParameters(insert);
-            for (var i = 0; i < entries.Count; i++)
-            {
-                var entry = entries[i] with { Timestamp = AuditChain.Normalize(entries[i].Timestamp) };
-                var head = heads[entry.TenantId];
-                var sequence = head.Sequence + 1;
-                var hash = AuditChain.ComputeHash(entry, sequence, head.Hash);
-                records[i] = new AuditRecord(entry, sequence, head.Hash, hash);
-                heads[entry.TenantId] = new ChainLink(sequence, hash);
-
-                Bind(p, records[i]);
-                await insert.ExecuteNonQueryAsync(cancellationToken);
-            }
+            // Whatever went wrong (a locked or damaged file, a duplicate id), the next batch starts on a fresh connection.
+            appender.Dispose();
+            throw;
         }
 
-        await using (var upsert = Command(connection, transaction, UpsertHeadSql))
-        {
-            var tenant = upsert.Parameters.Add("@tenant_id", SqliteType.Text);
-            var seq = upsert.Parameters.Add("@seq", SqliteType.Integer);
-            var hash = upsert.Parameters.Add("@hash", SqliteType.Text);
-            foreach (var (tenantId, head) in heads)
-            {
-                tenant.Value = tenantId;
-                seq.Value = head.Sequence;
-                hash.Value = head.Hash;
-                await upsert.ExecuteNonQueryAsync(cancellationToken);
-            }
-        }
+        // One appender is kept for the next batch; one that ran beside it (concurrent callers) is closed.
+        if (_disposed || Interlocked.CompareExchange(ref _idleAppender, appender, null) is not null) appender.Dispose();
+        return Task.FromResult(records);
+    }
 
-        await transaction.CommitAsync(cancellationToken);
-        return records;
+    /// <summary>Closes the connection kept for appends.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        Interlocked.Exchange(ref _idleAppender, null)?.Dispose();
     }
 
     public async Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken cancellationToken)
@@ -310,6 +285,30 @@ public sealed class SqliteAuditStore : IAuditStore
         }
     }
 
+    private SqliteConnection Open()
+    {
+        var directory = Path.GetDirectoryName(DatabasePath);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            connection.Open();
+            using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = _pragmasSql;
+            pragmas.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
     private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql)
     {
         var command = connection.CreateCommand();
@@ -324,6 +323,113 @@ public sealed class SqliteAuditStore : IAuditStore
         command.Parameters.Add("@tenant_id", SqliteType.Text).Value = tenantId;
         await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? new ChainLink(reader.GetInt64(0), reader.GetString(1)) : null;
+    }
+
+    /// <summary>
+    /// One open connection and its append statements, prepared once and re-bound per record. Used by one batch at a
+    /// time: <see cref="AppendAsync"/> takes it, and puts it back only after the batch committed.
+    /// </summary>
+    private sealed class Appender : IDisposable
+    {
+        private readonly SqliteConnection _connection;
+        private readonly SqliteCommand _selectHead;
+        private readonly SqliteParameter _selectTenant;
+        private readonly SqliteCommand _insert;
+        private readonly SqliteParameter[] _row;
+        private readonly SqliteCommand _upsertHead;
+        private readonly SqliteParameter _headTenant;
+        private readonly SqliteParameter _headSeq;
+        private readonly SqliteParameter _headHash;
+        private readonly Dictionary<string, ChainLink> _heads = new(StringComparer.Ordinal);
+
+        private Appender(SqliteConnection connection)
+        {
+            _connection = connection;
+            _selectHead = Prepared(connection, SelectHeadSql);
+            _selectTenant = _selectHead.Parameters.Add("@tenant_id", SqliteType.Text);
+            _insert = Prepared(connection, InsertSql);
+            _row = InsertParameters(_insert);
+            _upsertHead = Prepared(connection, UpsertHeadSql);
+            _headTenant = _upsertHead.Parameters.Add("@tenant_id", SqliteType.Text);
+            _headSeq = _upsertHead.Parameters.Add("@seq", SqliteType.Integer);
+            _headHash = _upsertHead.Parameters.Add("@hash", SqliteType.Text);
+        }
+
+        public static Appender Open(SqliteAuditStore store)
+        {
+            var connection = store.Open();
+            try
+            {
+                return new Appender(connection);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+
+        public AuditRecord[] Append(IReadOnlyList<AuditEntry> entries)
+        {
+            // BEGIN IMMEDIATE takes the file's write lock before the heads are read (see the class remarks).
+            using var transaction = _connection.BeginTransaction(deferred: false);
+            _selectHead.Transaction = transaction;
+            _insert.Transaction = transaction;
+            _upsertHead.Transaction = transaction;
+            _heads.Clear();
+
+            foreach (var entry in entries)
+            {
+                if (_heads.ContainsKey(entry.TenantId))
+                {
+                    continue;
+                }
+
+                _selectTenant.Value = entry.TenantId;
+                using var reader = _selectHead.ExecuteReader(CommandBehavior.SingleRow);
+                _heads[entry.TenantId] = reader.Read() ? new ChainLink(reader.GetInt64(0), reader.GetString(1)) : new ChainLink(0, AuditChain.Genesis);
+            }
+
+            var records = new AuditRecord[entries.Count];
+            for (var i = 0; i < entries.Count; i++)
+            {
+                var entry = entries[i].Timestamp == AuditChain.Normalize(entries[i].Timestamp) ? entries[i] : entries[i] with { Timestamp = AuditChain.Normalize(entries[i].Timestamp) };
+                var head = _heads[entry.TenantId];
+                var sequence = head.Sequence + 1;
+                var hash = AuditChain.ComputeHash(entry, sequence, head.Hash);
+                records[i] = new AuditRecord(entry, sequence, head.Hash, hash);
+                _heads[entry.TenantId] = new ChainLink(sequence, hash);
+
+                Bind(_row, records[i]);
+                _insert.ExecuteNonQuery();
+            }
+
+            foreach (var (tenantId, head) in _heads)
+            {
+                _headTenant.Value = tenantId;
+                _headSeq.Value = head.Sequence;
+                _headHash.Value = head.Hash;
+                _upsertHead.ExecuteNonQuery();
+            }
+
+            transaction.Commit();
+            return records;
+        }
+
+        public void Dispose()
+        {
+            _selectHead.Dispose();
+            _insert.Dispose();
+            _upsertHead.Dispose();
+            _connection.Dispose();
+        }
+
+        private static SqliteCommand Prepared(SqliteConnection connection, string sql)
+        {
+            var command = connection.CreateCommand();
+            command.CommandText = sql;
+            return command;
+        }
     }
 
     private static SqliteParameter[] InsertParameters(SqliteCommand command)
@@ -352,16 +458,32 @@ public sealed class SqliteAuditStore : IAuditStore
     private static void Bind(SqliteParameter[] p, AuditRecord record)
     {
         var e = record.Entry;
-        object?[] values =
-        [
-            e.TenantId, record.Sequence, e.Id, AuditRows.ToUnixMicros(e.Timestamp), e.AgentId, e.UserId, e.SessionId, e.TokenId,
-            e.Kind, e.Server, e.Tool, e.Arguments, e.ArgumentsHash, e.Decision, e.Code, e.Outcome, e.ErrorType, e.ResultHash,
-            e.ResultSize, e.LatencyMs, e.ConfirmationId, e.Silo, e.Detail, record.PreviousHash, record.Hash,
-        ];
+        p[0].Value = e.TenantId;
+        p[1].Value = record.Sequence;
+        p[2].Value = e.Id;
+        p[3].Value = AuditRows.ToUnixMicros(e.Timestamp);
+        p[4].Value = Text(e.AgentId);
+        p[5].Value = Text(e.UserId);
+        p[6].Value = Text(e.SessionId);
+        p[7].Value = Text(e.TokenId);
+        p[8].Value = e.Kind;
+        p[9].Value = Text(e.Server);
+        p[10].Value = Text(e.Tool);
+        p[11].Value = Text(e.Arguments);
+        p[12].Value = Text(e.ArgumentsHash);
+        p[13].Value = e.Decision;
+        p[14].Value = Text(e.Code);
+        p[15].Value = e.Outcome;
+        p[16].Value = Text(e.ErrorType);
+        p[17].Value = Text(e.ResultHash);
+        p[18].Value = e.ResultSize is { } size ? size : DBNull.Value;
+        p[19].Value = e.LatencyMs is { } latency ? latency : DBNull.Value;
+        p[20].Value = Text(e.ConfirmationId);
+        p[21].Value = Text(e.Silo);
+        p[22].Value = Text(e.Detail);
+        p[23].Value = record.PreviousHash;
+        p[24].Value = record.Hash;
 
-        for (var i = 0; i < values.Length; i++)
-        {
-            p[i].Value = values[i] ?? DBNull.Value;
-        }
+        static object Text(string? value) => value is null ? DBNull.Value : value;
     }
 }
