@@ -1,3 +1,4 @@
+using ControlPlane.Guard.Limits;
 using ControlPlane.Guard.Auditing;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.Catalog;
@@ -46,6 +47,7 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<ConfirmationStep>();
         services.TryAddSingleton<ApprovalNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalNotifier>());
+        services.TryAddSingleton<RateLimitLeases>();
         services.TryAddSingleton<RateLimitStep>();
         services.AddOptions<Limits.RateLimitOptions>().Bind(configuration.GetSection(Limits.RateLimitOptions.SectionName));
         services.AddOptions<ConfirmationOptions>().Bind(configuration.GetSection(ConfirmationOptions.SectionName))

@@ -53,6 +53,17 @@ public sealed record RateDecision(
 }
 
 /// <summary>
+/// A grant of tokens a silo may spend locally: when allowed, how many tokens each demand's bucket handed over (at least
+/// the call's own cost); when refused, which demand refused and how long until its bucket holds the call's cost.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("cp.RateLease")]
+public sealed record RateLease(
+    [property: Id(0)] bool Allowed,
+    [property: Id(1)] int RefusedDemand,
+    [property: Id(2)] double RetryAfterSeconds,
+    [property: Id(3)] double[]? Granted);
+
+/// <summary>
 /// Every token bucket of one tenant, owned by one grain so budgets are exact across the cluster and one call
 /// costs one round trip. A call takes from all its buckets or from none, so nothing has to be handed back.
 /// Levels are soft state: after a failover the buckets start full again, which admits one burst at worst.
@@ -62,4 +73,12 @@ public interface ITenantRateLimitGrain : IGrainWithStringKey
 {
     [Alias("Take")]
     Task<RateDecision> TakeAsync([Immutable] BucketDemand[] demands, double weight);
+
+    /// <summary>
+    /// Like <see cref="TakeAsync"/> (all or nothing on the call's cost), and also hands over up to
+    /// <paramref name="wanted"/> tokens per bucket for the caller's silo to spend on later calls without a round trip.
+    /// Extra tokens come only from what the bucket holds; they never make a call refused.
+    /// </summary>
+    [Alias("Lease")]
+    Task<RateLease> LeaseAsync([Immutable] BucketDemand[] demands, double weight, [Immutable] double[] wanted);
 }

@@ -16,6 +16,18 @@ public sealed class TenantRateLimitGrain([FromKeyedServices(ControlPlaneClock.Se
 
     public Task<RateDecision> TakeAsync(BucketDemand[] demands, double weight)
     {
+        var lease = Lease(demands, weight, null);
+        return Task.FromResult(lease.Allowed ? RateDecision.Admitted : new RateDecision(false, lease.RefusedDemand, lease.RetryAfterSeconds));
+    }
+
+    public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted)
+    {
+        if (wanted.Length != demands.Length) throw new ArgumentException("One wanted amount per demand.", nameof(wanted));
+        return Task.FromResult(Lease(demands, weight, wanted));
+    }
+
+    private RateLease Lease(BucketDemand[] demands, double weight, double[]? wanted)
+    {
         var now = time.GetTimestamp();
         SweepIfDue(now);
 
@@ -38,15 +50,21 @@ public sealed class TenantRateLimitGrain([FromKeyedServices(ControlPlaneClock.Se
             }
         }
 
-        if (refused >= 0) return Task.FromResult(new RateDecision(false, refused, longestWait));
+        if (refused >= 0) return new RateLease(false, refused, longestWait, null);
 
-        foreach (var demand in demands)
+        var granted = wanted is null ? null : new double[demands.Length];
+        for (var i = 0; i < demands.Length; i++)
         {
-            var level = Level(demand, now) - Math.Min(weight, demand.Capacity);
-            _buckets[(demand.Level, demand.Subject)] = new Bucket(level, demand.Capacity, demand.RefillPerSecond, now);
+            var demand = demands[i];
+            var available = Level(demand, now);
+            var cost = Math.Min(weight, demand.Capacity);
+            // Whole tokens beyond the cost, and only what the bucket holds.
+            var take = wanted is null ? cost : Math.Max(cost, Math.Min(wanted[i], cost + Math.Floor(available - cost)));
+            if (granted is not null) granted[i] = take;
+            _buckets[(demand.Level, demand.Subject)] = new Bucket(available - take, demand.Capacity, demand.RefillPerSecond, now);
         }
 
-        return Task.FromResult(RateDecision.Admitted);
+        return new RateLease(true, -1, 0, granted);
     }
 
     /// <summary>The bucket's level now, refilled for the time since it was last touched, under its current shape.</summary>

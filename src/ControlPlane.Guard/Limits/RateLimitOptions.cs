@@ -24,6 +24,12 @@ public sealed class RateLimitOptions
 
     public BucketShape? Tool { get; set; }
 
+    /// <summary>
+    /// How long tokens a silo leased ahead of need stay spendable there (see <c>RateLimitLeases</c>); zero asks the
+    /// bucket grain on every call, which is exact across silos at the cost of a round trip per call.
+    /// </summary>
+    public TimeSpan LeaseLifetime { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Tokens a call of a tool costs (<c>serverId/toolName</c>); 1 when not listed.</summary>
     public Dictionary<string, double> ToolWeights { get; set; } = new(StringComparer.Ordinal);
 }

@@ -7,11 +7,12 @@ using Microsoft.Extensions.Options;
 namespace ControlPlane.Guard.Pipeline.Steps;
 
 /// <summary>
-/// Step 6: token buckets per tenant, agent, user and tool. All of a tenant's buckets live in one grain, so the
-/// budget is exact across silos and a call costs one round trip; the grain takes from every bucket or from none,
-/// and a refusal says how long to wait for the bucket that refused.
+/// Step 6: token buckets per tenant, agent, user and tool. All of a tenant's buckets live in one grain, so no
+/// budget is overspent across silos; each silo spends tokens leased from it (<see cref="RateLimitLeases"/>), so most
+/// calls cost no round trip. A call takes from every bucket or from none, and a refusal says how long to wait for
+/// the bucket that refused.
 /// </summary>
-public sealed class RateLimitStep(IGrainFactory grains, GuardStateCache guardState, IOptions<RateLimitOptions> options) : IGuardStep
+public sealed class RateLimitStep(RateLimitLeases leases, GuardStateCache guardState, IOptions<RateLimitOptions> options) : IGuardStep
 {
     private static readonly string[] LevelNames = ["tenant", "agent", "user", "tool"];
 
@@ -39,7 +40,7 @@ public sealed class RateLimitStep(IGrainFactory grains, GuardStateCache guardSta
         if (user is { } u) demands[count++] = u;
         if (tool is { } o) demands[count] = o;
 
-        var decision = await TakeAsync(grains.GetGrain<ITenantRateLimitGrain>(id.TenantId), demands, weight).WaitAsync(cancellationToken);
+        var decision = await leases.TakeAsync(id.TenantId, demands, weight, cancellationToken);
         if (decision.Allowed) return null;
 
         var level = LevelNames[(int)demands[decision.RefusedDemand].Level];
@@ -59,22 +60,5 @@ public sealed class RateLimitStep(IGrainFactory grains, GuardStateCache guardSta
         var own = policy.RateLimit(tenantId, LevelNames[(int)level], subject);
         if (own is not null) return new BucketDemand(level, subject, own.Capacity, own.RefillPerSecond);
         return fallback is { Capacity: > 0 } ? new BucketDemand(level, subject, fallback.Capacity, fallback.RefillPerSecond) : null;
-    }
-
-    /// <summary>
-    /// One retry when Orleans rejects the message because the grain's silo is leaving the cluster (a rolling
-    /// restart): the retry reaches the grain's new activation. At worst tokens are taken twice, which errs on the
-    /// strict side; a silo that is really gone fails both attempts and the guard refuses as undecided.
-    /// </summary>
-    private static async Task<RateDecision> TakeAsync(ITenantRateLimitGrain limits, BucketDemand[] demands, double weight)
-    {
-        try
-        {
-            return await limits.TakeAsync(demands, weight);
-        }
-        catch (OrleansMessageRejectionException)
-        {
-            return await limits.TakeAsync(demands, weight);
-        }
     }
 }
