@@ -25,6 +25,13 @@ public sealed class SqliteAuditStore : IAuditStore, IDisposable
     private const string FullPragmasSql = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
     private const string NormalPragmasSql = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
 
+    // SQLite checkpoints the WAL inside the commit that takes it past wal_autocheckpoint pages, and that commit waits
+    // for the checkpoint's writes and fsync. A lone record rewrites about 8 pages (its row, the indexes, the head),
+    // so at SQLite's default of 1,000 pages about one commit in 125 paid for a checkpoint, which is what a guarded
+    // read's p99 showed. At 4,000 pages it is one in 500, each checkpoint writes index pages that were rewritten
+    // many times only once, and the WAL stays under about 16 MB.
+    private const string AppenderPragmasSql = "PRAGMA wal_autocheckpoint = 4000;";
+
     private const string SelectHeadSql = "SELECT seq, hash FROM audit_heads WHERE tenant_id = @tenant_id;";
 
     private const string UpsertHeadSql = """
@@ -360,6 +367,12 @@ public sealed class SqliteAuditStore : IAuditStore, IDisposable
             var connection = store.Open();
             try
             {
+                using (var pragma = connection.CreateCommand())
+                {
+                    pragma.CommandText = AppenderPragmasSql;
+                    pragma.ExecuteNonQuery();
+                }
+
                 return new Appender(connection);
             }
             catch

@@ -43,11 +43,10 @@ public sealed class RateLimitLeases(
     public async ValueTask<RateDecision> TakeAsync(string tenantId, BucketDemand[] demands, double weight, CancellationToken cancellationToken)
     {
         var lifetime = options.Value.LeaseLifetime;
-        var grain = grains.GetGrain<ITenantRateLimitGrain>(tenantId);
         if (lifetime <= TimeSpan.Zero)
         {
             Interlocked.Increment(ref _grainRoundTrips);
-            return await TakeExactAsync(grain, demands, weight).WaitAsync(cancellationToken);
+            return await TakeExactAsync(grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight).WaitAsync(cancellationToken);
         }
 
         var tenant = _tenants.GetOrAdd(tenantId, static _ => new TenantLeases());
@@ -69,7 +68,7 @@ public sealed class RateLimitLeases(
                 continue;
             }
 
-            return await RenewAsync(tenant, grain, demands, weight, plan.Renewal, lifetimeTicks, cancellationToken);
+            return await RenewAsync(tenant, grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight, plan.Renewal, lifetimeTicks, cancellationToken);
         }
     }
 
