@@ -77,7 +77,7 @@ public class GuardStepBenchmarks
     [Benchmark(Description = "schema validation")]
     public ValueTask<Refusal?> Schema() => _schema.CheckAsync(_call, CancellationToken.None);
 
-    [Benchmark(Description = "bucket check (3 buckets, one tenant grain call)")]
+    [Benchmark(Description = "bucket check (3 buckets, on a silo-local lease; the tenant grain only when it runs out)")]
     public ValueTask<Refusal?> Buckets() => _rateLimit.CheckAsync(_call, CancellationToken.None);
 
     [Benchmark(Description = "audit begin (redact + keyed hash)")]
