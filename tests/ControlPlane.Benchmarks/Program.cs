@@ -51,12 +51,12 @@ try
     else if (mode is "soak")
     {
         // One server under a steady closed-loop load, for a profiler to attach to (dotnet-trace collect -p <pid>):
-        // `soak bare|floor|full|normal <sessions> <seconds>`.
+        // `soak bare|floor|discard|full|normal <sessions> <seconds> [--alloc]`.
         var positional = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
         var which = positional.ElementAtOrDefault(0) ?? "full";
         var concurrency = int.Parse(positional.ElementAtOrDefault(1) ?? "16", CultureInfo.InvariantCulture);
         var seconds = double.Parse(positional.ElementAtOrDefault(2) ?? "30", CultureInfo.InvariantCulture);
-        await Soak.RunAsync(Print, root, which, concurrency, TimeSpan.FromSeconds(seconds));
+        await Soak.RunAsync(Print, root, which, concurrency, TimeSpan.FromSeconds(seconds), args.Contains("--alloc"));
     }
     else if (mode is "audit")
     {

@@ -10,7 +10,7 @@ namespace ControlPlane.Benchmarks;
 /// </summary>
 internal static class Soak
 {
-    public static async Task RunAsync(Action<string> print, string root, string which, int concurrency, TimeSpan duration)
+    public static async Task RunAsync(Action<string> print, string root, string which, int concurrency, TimeSpan duration, bool sampleAllocations)
     {
         print(string.Create(CultureInfo.InvariantCulture, $"soak {which}: pid {Environment.ProcessId}, {concurrency} sessions, {duration.TotalSeconds:0} s"));
         await using var server = await StartAsync(root, which);
@@ -19,10 +19,11 @@ internal static class Soak
         var process = System.Diagnostics.Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
         var allocatedBefore = GC.GetTotalAllocatedBytes();
-        using var sampler = new AllocationSampler();
-        sampler.Start();
+        // The runtime's allocation events cost every call something: only on request.
+        using var sampler = sampleAllocations ? new AllocationSampler() : null;
+        sampler?.Start();
         var result = await LoadGenerator.RunAsync(server.Connect, concurrency, duration);
-        sampler.Stop();
+        sampler?.Stop();
         process.Refresh();
         var calls = result.Rate * duration.TotalSeconds;
         var cpuPerCall = (process.TotalProcessorTime - cpuBefore).TotalMicroseconds / calls;
@@ -30,6 +31,7 @@ internal static class Soak
         var f = result.Figures;
         // CPU and allocation are the whole process's (client, server and, for ControlPlane, the silo) per call.
         print(string.Create(CultureInfo.InvariantCulture, $"| {which} | {concurrency} | {result.Rate:0} calls/s | p50 {f.P50Ms:0.00} | p90 {f.P90Ms:0.00} | p99 {f.P99Ms:0.00} | cpu {cpuPerCall:0} µs/call | alloc {allocatedPerCall:0} B/call | errors {result.Errors} |"));
+        if (sampler is null) return;
         print("Sampled allocations by type (bytes per call):");
         foreach (var (type, bytes) in sampler.Top(40)) print(string.Create(CultureInfo.InvariantCulture, $"  {bytes / calls,8:0} {type}"));
     }

@@ -42,6 +42,8 @@ public sealed partial class AuditWriter : BackgroundService
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
+            // An idle writer resumes on the thread of the call that woke it (see ExecuteAsync).
+            AllowSynchronousContinuations = true,
         });
     }
 
@@ -64,7 +66,18 @@ public sealed partial class AuditWriter : BackgroundService
     public Task<AuditRecord> AppendAsync(AuditEntry entry, CancellationToken cancellationToken = default)
     {
         var pending = new Pending(entry with { Timestamp = AuditChain.Normalize(entry.Timestamp) });
-        if (!_queue.Writer.TryWrite(pending))
+        bool written;
+        t_appending = true;
+        try
+        {
+            written = _queue.Writer.TryWrite(pending);
+        }
+        finally
+        {
+            t_appending = false;
+        }
+
+        if (!written)
         {
             return Task.FromException<AuditRecord>(new AuditUnavailableException("The audit queue is full: the store is not keeping up."));
         }
@@ -107,11 +120,18 @@ public sealed partial class AuditWriter : BackgroundService
         var reader = _queue.Reader;
         try
         {
-            while (await reader.WaitToReadAsync(stoppingToken))
+            // Every await here leaves the caller's context behind (ConfigureAwait(false)): this loop may be resumed on
+            // a caller's thread, a grain's turn among them, and must not stay on that grain's scheduler.
+            while (await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
             {
+                // An idle writer is woken inside the AppendAsync that queued a record, on that caller's thread: the
+                // batch (the caller's own record first) is committed right there, so a lone call's record costs no
+                // hop to another thread and back, and under load the writer does not wait behind the requests in
+                // the thread pool's queue. The borrowed thread does one batch; more records go on from the pool.
                 while (batch.Count < _maxBatch && reader.TryRead(out var next)) batch.Add(next);
-                await WriteAsync(batch, CancellationToken.None);
+                await WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
                 batch.Clear();
+                if (t_appending && reader.Count > 0) await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -153,7 +173,7 @@ public sealed partial class AuditWriter : BackgroundService
     {
         try
         {
-            var records = await _store.AppendAsync([.. batch.Select(p => p.Entry)], cancellationToken);
+            var records = await _store.AppendAsync([.. batch.Select(p => p.Entry)], cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(records[i]);
             Interlocked.Add(ref _written, batch.Count);
             BatchCommitted?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(batch[0].EnqueuedAt), batch.Count);
@@ -169,6 +189,10 @@ public sealed partial class AuditWriter : BackgroundService
             foreach (var pending in batch) pending.Completion.TrySetException(failure);
         }
     }
+
+    // True on a thread while it queues a record, so the writer can tell when it is running on that caller's thread.
+    [ThreadStatic]
+    private static bool t_appending;
 
     private sealed class Pending(AuditEntry entry)
     {

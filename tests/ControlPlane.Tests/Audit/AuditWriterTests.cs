@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ControlPlane.Audit.Model;
 using ControlPlane.Audit.Storage;
 using ControlPlane.Audit.Writing;
@@ -143,6 +144,63 @@ public sealed class AuditWriterTests(PostgresAuditServer server) : IClassFixture
         var stored = await ExportAsync(tenant);
         Assert.Equal(appends.Select(a => a.Result.Entry.Id).Order(), stored.Select(r => r.Entry.Id).Order());
         Assert.Equal(new ChainVerification(true, 1_000, null, null), await _store.VerifyAsync(tenant, Timeout()));
+    }
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task A_record_appended_from_a_grain_turn_does_not_tie_the_writer_to_that_grain(string storeKind)
+    {
+        // An idle writer wakes on the thread of the call that queued a record. Grains append records from their
+        // turns, on their own task scheduler; if the writer stayed on that scheduler, it would stop the moment the
+        // grain deactivated, and every later call would wait for an audit record that is never written.
+        var directory = Path.Combine(Path.GetTempPath(), "cp-writer-" + _run);
+        var sqlite = storeKind == "sqlite" ? new SqliteAuditStore(Path.Combine(directory, "audit.db")) : null;
+        IAuditStore store = sqlite is not null ? sqlite : _store;
+        if (sqlite is not null) await sqlite.MigrateAsync(Timeout());
+        var tenant = Tenant("turn-" + storeKind);
+        var writer = await StartWriterAsync(store, 25);
+        try
+        {
+            using (var grainTurns = new StoppableScheduler())
+            {
+                var fromTurn = Task.Factory.StartNew(() => writer.AppendAsync(Entry(tenant, "grain")), CancellationToken.None, TaskCreationOptions.None, grainTurns).Unwrap();
+                Assert.Equal(1, (await fromTurn.WaitAsync(TimeSpan.FromSeconds(60))).Sequence);
+            }
+
+            // The "grain" is gone: nothing runs on its scheduler any more. Several batches from the pool must still commit.
+            var later = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(() => writer.AppendAsync(Entry(tenant, $"pool{i}"))))).WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(Enumerable.Range(2, 200).Select(i => (long)i), later.Select(r => r.Sequence).Order());
+            Assert.Equal(new ChainVerification(true, 201, null, null), await store.VerifyAsync(tenant, Timeout()));
+        }
+        finally
+        {
+            await StopAsync(writer);
+            sqlite?.Dispose();
+            try { Directory.Delete(directory, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Runs tasks on one thread until disposed; after that, what is queued to it never runs (a deactivated grain).</summary>
+    private sealed class StoppableScheduler : TaskScheduler, IDisposable
+    {
+        private readonly BlockingCollection<Task> _queue = [];
+
+        public StoppableScheduler() => new Thread(() =>
+        {
+            foreach (var task in _queue.GetConsumingEnumerable()) TryExecuteTask(task);
+        }) { IsBackground = true }.Start();
+
+        public void Dispose() => _queue.CompleteAdding();
+
+        protected override void QueueTask(Task task)
+        {
+            if (!_queue.IsAddingCompleted) _queue.TryAdd(task);
+        }
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks() => [.. _queue];
     }
 
     private static async Task<AuditWriter> StartWriterAsync(IAuditStore store, int maxBatch)
