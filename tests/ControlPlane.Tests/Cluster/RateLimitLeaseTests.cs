@@ -19,8 +19,7 @@ public sealed class RateLimitLeaseTests(ITestOutputHelper output)
     [Fact]
     public async Task A_busy_agent_is_decided_on_its_silo_for_most_calls()
     {
-        await using var cluster = await GuardCluster.StartAsync(silos: 1);
-        try
+        await OnClusterAsync(1, async cluster =>
         {
             await SetAsync(cluster, new RateLimitSetting("lease-busy", "agent", "busy", 1000, 200, "test", DateTimeOffset.UtcNow));
             var silo = cluster.SiloServices[0];
@@ -35,18 +34,13 @@ public sealed class RateLimitLeaseTests(ITestOutputHelper output)
             var roundTrips = leases.GrainRoundTrips - before;
             output.WriteLine($"1000 calls, {roundTrips} bucket-grain round trips");
             Assert.InRange(roundTrips, 1, 100);
-        }
-        finally
-        {
-            cluster.DeleteDatabase();
-        }
+        });
     }
 
     [Fact]
     public async Task A_burst_across_two_silos_never_overspends_a_refilling_bucket()
     {
-        await using var cluster = await GuardCluster.StartAsync(silos: 2);
-        try
+        await OnClusterAsync(2, async cluster =>
         {
             const int Capacity = 300;
             const double Refill = 30;
@@ -66,18 +60,13 @@ public sealed class RateLimitLeaseTests(ITestOutputHelper output)
             // Tokens leased but not yet spent can refuse early, by at most a lease (a tenth of the bucket) per silo.
             Assert.True(admitted >= Capacity - (2 * Capacity / 10), $"admitted only {admitted}");
             Assert.All(refusals.Where(r => r is not null), r => Assert.Equal(RefusalCodes.RateLimited, r!.Code));
-        }
-        finally
-        {
-            cluster.DeleteDatabase();
-        }
+        });
     }
 
     [Fact]
     public async Task Tightening_a_limit_stops_tokens_a_silo_had_leased_on_the_next_call()
     {
-        await using var cluster = await GuardCluster.StartAsync(silos: 1);
-        try
+        await OnClusterAsync(1, async cluster =>
         {
             await SetAsync(cluster, new RateLimitSetting("lease-tight", "agent", "runaway", 1000, 200, "test", DateTimeOffset.UtcNow));
             var silo = cluster.SiloServices[0];
@@ -94,7 +83,16 @@ public sealed class RateLimitLeaseTests(ITestOutputHelper output)
             {
                 Assert.Equal(RefusalCodes.RateLimited, r!.Code);
                 Assert.Equal("agent", r.Scope);
-            });
+        });
+        });
+    }
+
+    private static async Task OnClusterAsync(short silos, Func<GuardCluster, Task> test)
+    {
+        await using var cluster = await GuardCluster.StartAsync(silos);
+        try
+        {
+            await test(cluster);
         }
         finally
         {
