@@ -45,8 +45,12 @@ public sealed class RateLimitLeases(
         var lifetime = options.Value.LeaseLifetime;
         if (lifetime <= TimeSpan.Zero)
         {
+            // Exact: a lease of exactly each bucket's cost, which is what the grain's TakeAsync does.
             Interlocked.Increment(ref _grainRoundTrips);
-            return await TakeExactAsync(grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight).WaitAsync(cancellationToken);
+            var costs = new double[demands.Length];
+            for (var i = 0; i < costs.Length; i++) costs[i] = Math.Min(weight, demands[i].Capacity);
+            var exact = await LeaseOnceRetriedAsync(grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight, costs).WaitAsync(cancellationToken);
+            return exact.Allowed ? RateDecision.Admitted : new RateDecision(false, exact.RefusedDemand, exact.RetryAfterSeconds);
         }
 
         var tenant = _tenants.GetOrAdd(tenantId, static _ => new TenantLeases());
@@ -103,18 +107,6 @@ public sealed class RateLimitLeases(
         catch (OrleansMessageRejectionException)
         {
             return await grain.LeaseAsync(demands, weight, wanted);
-        }
-    }
-
-    private static async Task<RateDecision> TakeExactAsync(ITenantRateLimitGrain grain, BucketDemand[] demands, double weight)
-    {
-        try
-        {
-            return await grain.TakeAsync(demands, weight);
-        }
-        catch (OrleansMessageRejectionException)
-        {
-            return await grain.TakeAsync(demands, weight);
         }
     }
 
