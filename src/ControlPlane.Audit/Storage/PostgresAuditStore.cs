@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Runtime.CompilerServices;
 using ControlPlane.Audit.Model;
@@ -13,6 +14,9 @@ namespace ControlPlane.Audit.Storage;
 /// An append locks the heads of the tenants in its batch (in tenant order, so two batches never wait on each other
 /// in a cycle), continues each chain from its head, writes all rows with one binary COPY and moves the heads, all in
 /// one transaction: appends to one tenant are serialised across silos, appends to different tenants run in parallel.
+/// A lone record (or a small batch of one tenant) whose tenant this store appended to last skips the lock and its
+/// round trip: it moves the head on condition that it is still where this store left it, and falls back to the lock
+/// when another silo has moved it since.
 /// A duplicate entry id (already stored, or twice in the batch) violates the id's UNIQUE constraint: the whole batch
 /// rolls back and the <see cref="PostgresException"/> (SQL state 23505) propagates, so a retried batch is never
 /// recorded twice.
@@ -40,6 +44,16 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
         WHERE h.tenant_id = v.tenant_id
         """;
 
+    // Moves one tenant's head only from the link this store last wrote; 1 / 0 (an aggregate, so never folded at
+    // plan time) aborts the transaction when it was not there any more.
+    private const string MoveKnownHeadSql = """
+        WITH moved AS (
+            UPDATE audit_heads SET seq = $2, hash = $3
+            WHERE tenant_id = $1 AND seq = $4 AND hash = $5
+            RETURNING 1)
+        SELECT 1 / count(*)::int FROM moved
+        """;
+
     private const string SelectHeadSql = "SELECT seq, hash FROM audit_heads WHERE tenant_id = $1";
 
     private const string SelectAnchorSql = "SELECT seq, hash FROM audit_anchors WHERE tenant_id = $1";
@@ -64,7 +78,13 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
 
     private const string DeleteUpToSql = "DELETE FROM audit_records WHERE tenant_id = $1 AND seq <= $2";
 
+    private const int KnownHeadsLimit = 100_000;
+
     private readonly NpgsqlDataSource _dataSource;
+
+    // The head each tenant's chain had after this store's last append to it. A hint, never trusted: an append from
+    // it moves the head only if the head is still there (see TryAppendAfterKnownHeadAsync).
+    private readonly ConcurrentDictionary<string, ChainLink> _knownHeads = new(StringComparer.Ordinal);
 
     /// <param name="connectionString">An Npgsql connection string for the audit database.</param>
     public PostgresAuditStore(string connectionString)
@@ -113,20 +133,29 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
         }
 
         await transaction.CommitAsync(cancellationToken);
+        Remember(heads);
         return records;
     }
 
     /// <summary>
-    /// A small batch (a lone call's record, the usual case below full load) in two round trips instead of five: the
-    /// heads are locked in the first, and the rows, the heads' move and the COMMIT go in one pipeline in the second.
-    /// COPY cannot share a pipeline, so these rows are a parameterised INSERT; large batches keep COPY, which is
-    /// cheaper per row. The transaction is BEGIN/COMMIT in the pipelines themselves, hence no NpgsqlTransaction.
+    /// A small batch (a lone call's record, the usual case below full load) in at most two round trips instead of
+    /// five: the heads are locked in the first, and the rows, the heads' move and the COMMIT go in one pipeline in
+    /// the second. A batch of one tenant whose head this store moved last skips the first: see
+    /// <see cref="TryAppendAfterKnownHeadAsync"/>. COPY cannot share a pipeline, so these rows are a parameterised
+    /// INSERT; large batches keep COPY, which is cheaper per row. The transaction is BEGIN/COMMIT in the pipelines
+    /// themselves, hence no NpgsqlTransaction.
     /// </summary>
     private async Task<IReadOnlyList<AuditRecord>> AppendPipelinedAsync(IReadOnlyList<AuditEntry> entries, string[] tenants, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
+            if (tenants.Length == 1 && _knownHeads.TryGetValue(tenants[0], out var known)
+                && await TryAppendAfterKnownHeadAsync(connection, entries, tenants[0], known, cancellationToken) is { } appended)
+            {
+                return appended;
+            }
+
             var begin = new NpgsqlBatch(connection);
             begin.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
             var heads = await LockHeadsAsync(begin, tenants, cancellationToken);
@@ -139,27 +168,73 @@ public sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable, IDisposa
                 await batch.ExecuteNonQueryAsync(cancellationToken);
             }
 
+            Remember(heads);
             return records;
         }
         catch
         {
-            // A failed statement leaves the transaction aborted (a duplicate id rolls the whole batch back): end it
-            // here rather than hand a connection inside a transaction back to the pool.
-            if (connection.State == ConnectionState.Open)
-            {
-                try
-                {
-                    await using var rollback = new NpgsqlCommand("ROLLBACK", connection);
-                    await rollback.ExecuteNonQueryAsync(CancellationToken.None);
-                }
-                catch (Exception)
-                {
-                    // The connection is broken; Npgsql discards it.
-                }
-            }
-
+            foreach (var tenant in tenants) _knownHeads.TryRemove(tenant, out _);
+            await RollBackAsync(connection);
             throw;
         }
+    }
+
+    /// <summary>
+    /// One round trip: BEGIN, the head's move from where this store last left it, the rows, COMMIT. The move is
+    /// conditional on the head still being there; if another silo (or a concurrent batch) moved it since, the
+    /// statement divides by zero, which aborts the transaction before the rows, and the caller locks and reads the
+    /// head instead. A concurrent append holding the head's row lock is waited for, then the condition is
+    /// re-checked against what it committed, so two appenders can never both continue from one head.
+    /// </summary>
+    /// <returns>The records, or null when the head has moved (nothing was written, the transaction is rolled back).</returns>
+    private async Task<AuditRecord[]?> TryAppendAfterKnownHeadAsync(
+        NpgsqlConnection connection, IReadOnlyList<AuditEntry> entries, string tenant, ChainLink known, CancellationToken cancellationToken)
+    {
+        var heads = new Dictionary<string, ChainLink>(1, StringComparer.Ordinal) { [tenant] = known };
+        var records = Chain(entries, heads);
+        var moved = heads[tenant];
+        try
+        {
+            await using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+            batch.BatchCommands.Add(Command(MoveKnownHeadSql, Value(tenant), Value(moved.Sequence), Value(moved.Hash), Value(known.Sequence), Value(known.Hash)));
+            batch.BatchCommands.Add(InsertRows(records));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DivisionByZero)
+        {
+            _knownHeads.TryRemove(tenant, out _);
+            await RollBackAsync(connection);
+            return null;
+        }
+
+        Remember(heads);
+        return records;
+    }
+
+    // A failed statement leaves the transaction aborted (a duplicate id rolls the whole batch back): end it here
+    // rather than hand a connection inside a transaction back to the pool.
+    private static async Task RollBackAsync(NpgsqlConnection connection)
+    {
+        if (connection.State != ConnectionState.Open) return;
+        try
+        {
+            await using var rollback = new NpgsqlCommand("ROLLBACK", connection);
+            await rollback.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // The connection is broken; Npgsql discards it.
+        }
+    }
+
+    private void Remember(Dictionary<string, ChainLink> heads)
+    {
+        // Bounded: a store serving very many tenants forgets them all rather than grow without limit; the next
+        // append of each simply locks and reads its head again.
+        if (_knownHeads.Count > KnownHeadsLimit) _knownHeads.Clear();
+        foreach (var (tenant, head) in heads) _knownHeads[tenant] = head;
     }
 
     /// <summary>Runs <paramref name="batch"/> (disposed here) with the ensure-and-lock of every tenant's head appended.</summary>

@@ -426,6 +426,48 @@ public abstract class AuditStoreContractTests : IAsyncLifetime
         Assert.Equal(new ChainVerification(true, 1, null, null), await Store.VerifyAsync(tenant, Timeout()));
     }
 
+    [Fact]
+    public async Task Lone_records_of_one_tenant_from_two_store_instances_alternating_and_concurrent_keep_one_chain()
+    {
+        // A lone call's record is the common append; a store may continue from the head it last wrote (PostgreSQL
+        // does) and must notice when another silo's store has moved it since.
+        var second = NewStore(Database);
+        await second.MigrateAsync(Timeout());
+        IAuditStore[] stores = [Store, second];
+        var tenant = Tenant("lone");
+
+        var alternating = new List<AuditRecord>();
+        for (var i = 0; i < 6; i++)
+        {
+            alternating.AddRange(await stores[i % 2].AppendAsync([Entry(tenant, Base.AddSeconds(i))], Timeout()));
+        }
+
+        Assert.Equal([1L, 2, 3, 4, 5, 6], alternating.Select(r => r.Sequence));
+
+        const int Tasks = 6, PerTask = 40;
+        var concurrent = await Task.WhenAll(Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            var mine = new List<AuditRecord>();
+            for (var i = 0; i < PerTask; i++)
+            {
+                mine.AddRange(await stores[task % 2].AppendAsync([Entry(tenant, Base.AddMinutes(1).AddMilliseconds(i))], Timeout()));
+            }
+
+            return mine;
+        })));
+
+        var returned = alternating.Concat(concurrent.SelectMany(r => r)).OrderBy(r => r.Sequence).ToList();
+        Assert.Equal(Enumerable.Range(1, 6 + Tasks * PerTask).Select(i => (long)i), returned.Select(r => r.Sequence));
+        Assert.Equal(returned, (await ExportAsync(new AuditQuery { TenantIds = [tenant] })).OrderBy(r => r.Sequence).ToList());
+        Assert.Equal(new ChainVerification(true, returned.Count, null, null), await Store.VerifyAsync(tenant, Timeout()));
+
+        // Each store's next lone record still continues the one chain.
+        var last = await second.AppendAsync([Entry(tenant, Base.AddHours(1))], Timeout());
+        var after = await Store.AppendAsync([Entry(tenant, Base.AddHours(1))], Timeout());
+        Assert.Equal([returned.Count + 1L, returned.Count + 2L], last.Concat(after).Select(r => r.Sequence));
+        Assert.Equal(last[0].Hash, after[0].PreviousHash);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(20)]
@@ -439,6 +481,8 @@ public abstract class AuditStoreContractTests : IAsyncLifetime
         // Already stored: the retried entry sits after a new one, which must not survive either.
         var retried = Entry(tenant, Base) with { Id = first[1].Entry.Id };
         await Assert.ThrowsAnyAsync<DbException>(() => Store.AppendAsync([Entry(tenant, Base), Entry(fresh, Base), .. Entries(fresh, padding), retried], Timeout()));
+        // Alone, right after the batch that stored it (a store may take a shorter path for a lone record).
+        await Assert.ThrowsAnyAsync<DbException>(() => Store.AppendAsync([retried], Timeout()));
 
         // Twice within one batch.
         var twice = Entry(fresh, Base);
