@@ -14,8 +14,7 @@ internal static class Soak
     {
         print(string.Create(CultureInfo.InvariantCulture, $"soak {which}: pid {Environment.ProcessId}, {concurrency} sessions, {duration.TotalSeconds:0} s"));
         await using var server = await StartAsync(root, which);
-        await LoadGenerator.RunAsync(server.Connect, concurrency, TimeSpan.FromSeconds(5));
-        print("warm; measuring");
+        print(await JitWarmUp.UntilSettledAsync(() => LoadGenerator.RunAsync(server.Connect, concurrency, TimeSpan.FromSeconds(1)), TimeSpan.FromSeconds(90)) + "; measuring");
         var process = System.Diagnostics.Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
         var allocatedBefore = GC.GetTotalAllocatedBytes();
