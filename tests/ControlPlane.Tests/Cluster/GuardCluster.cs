@@ -33,7 +33,8 @@ public sealed class GuardCluster : IAsyncDisposable
 
     public IClusterClient Client => Cluster.Client;
 
-    public static async Task<GuardCluster> StartAsync(short silos = 2, string? databasePath = null)
+    /// <param name="settings">Configuration on top of the cluster's defaults, e.g. a guard option under test.</param>
+    public static async Task<GuardCluster> StartAsync(short silos = 2, string? databasePath = null, IReadOnlyDictionary<string, string?>? settings = null)
     {
         databasePath ??= Path.Combine(Path.GetTempPath(), "cp-cluster-" + Guid.NewGuid().ToString("N")[..12], "grains.db");
         var builder = new InProcessTestClusterBuilder(silos);
@@ -45,6 +46,7 @@ public sealed class GuardCluster : IAsyncDisposable
                 ["ControlPlane:GuardState:PollInterval"] = "00:00:00.200",
                 ["ControlPlane:GuardState:StaleAfter"] = "00:00:02",
             });
+            if (settings is not null) host.Configuration.AddInMemoryCollection(settings);
             host.Services.AddControlPlaneAudit(host.Configuration, Path.GetDirectoryName(databasePath)!, generateKey: true);
             host.Services.AddControlPlaneGuard(host.Configuration);
             host.Services.AddSingleton<IToolSource, ClusterTools>();

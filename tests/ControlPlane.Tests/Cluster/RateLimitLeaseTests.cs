@@ -83,13 +83,43 @@ public sealed class RateLimitLeaseTests(ITestOutputHelper output)
             {
                 Assert.Equal(RefusalCodes.RateLimited, r!.Code);
                 Assert.Equal("agent", r.Scope);
-        });
+            });
         });
     }
 
-    private static async Task OnClusterAsync(short silos, Func<GuardCluster, Task> test)
+    [Fact]
+    public async Task With_no_lease_lifetime_every_call_asks_the_grain_and_a_burst_spends_the_bucket_exactly()
     {
-        await using var cluster = await GuardCluster.StartAsync(silos);
+        // LeaseLifetime 0 is the exact mode an operator can choose: no tokens are held on a silo, so none are
+        // stranded there either, and a burst across silos is admitted exactly what the bucket holds.
+        var exact = new Dictionary<string, string?> { ["ControlPlane:RateLimits:LeaseLifetime"] = "00:00:00" };
+        await OnClusterAsync(2, async cluster =>
+        {
+            const int Capacity = 120;
+            const double Refill = 1;
+            await SetAsync(cluster, new RateLimitSetting("lease-exact", "tenant", null, Capacity, Refill, "test", DateTimeOffset.UtcNow));
+
+            var silos = cluster.SiloServices;
+            var leases = silos.Select(sp => sp.GetRequiredService<RateLimitLeases>()).ToArray();
+            var before = leases.Sum(l => l.GrainRoundTrips);
+            var clock = Stopwatch.StartNew();
+            const int Calls = 400;
+            var refusals = await Task.WhenAll(Enumerable.Range(0, Calls).Select(i => Task.Run(() => GuardCluster.EvaluateAsync(
+                silos[i % silos.Count],
+                new CallIdentity("lease-exact", "agent-" + (i % 4), null, "session-" + i, GuardCluster.ServerId, "read_tool")))));
+            var elapsed = clock.Elapsed.TotalSeconds;
+
+            var admitted = refusals.Count(r => r is null);
+            output.WriteLine($"capacity {Capacity} + {Refill}/s over {elapsed:0.00} s; admitted {admitted}; {leases.Sum(l => l.GrainRoundTrips) - before} round trips");
+            Assert.Equal(Calls, leases.Sum(l => l.GrainRoundTrips) - before);
+            Assert.InRange(admitted, Capacity, Capacity + (int)Math.Ceiling(Refill * elapsed));
+            Assert.All(refusals.Where(r => r is not null), r => Assert.Equal(RefusalCodes.RateLimited, r!.Code));
+        }, exact);
+    }
+
+    private static async Task OnClusterAsync(short silos, Func<GuardCluster, Task> test, IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        await using var cluster = await GuardCluster.StartAsync(silos, settings: settings);
         try
         {
             await test(cluster);
