@@ -14,6 +14,12 @@ internal static class JitWarmUp
     /// <summary>Fewer new compilations than this in a round counts as quiet; two quiet rounds in a row, settled.</summary>
     private const int QuietMethods = 50;
 
+    /// <summary>Repeats <paramref name="call"/> in rounds of one second until the JIT settles, or for at most <paramref name="cap"/>.</summary>
+    public static Task<string> RepeatingUntilSettledAsync(Func<Task> call, TimeSpan cap) => UntilSettledAsync(async () =>
+    {
+        for (var round = Stopwatch.StartNew(); round.Elapsed < TimeSpan.FromSeconds(1);) await call();
+    }, cap);
+
     /// <summary>Runs <paramref name="round"/> (about a second of load) until the JIT settles, or for at most <paramref name="cap"/>.</summary>
     public static async Task<string> UntilSettledAsync(Func<Task> round, TimeSpan cap)
     {

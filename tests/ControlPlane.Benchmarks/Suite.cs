@@ -583,10 +583,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
             await using (var bare = await BareServer.StartAsync(Path.Combine(root, "bare-action", "support-desk.db")))
             await using (var client = await bare.ConnectAsync())
             {
-                bareWarmUp = await JitWarmUp.UntilSettledAsync(async () =>
-                {
-                    for (var warm = Stopwatch.StartNew(); warm.Elapsed < TimeSpan.FromSeconds(1);) await client.CallToolAsync("create_refund", arguments);
-                }, TimeSpan.FromSeconds(quick ? 30 : 60));
+                bareWarmUp = await JitWarmUp.RepeatingUntilSettledAsync(() => client.CallToolAsync("create_refund", arguments).AsTask(), TimeSpan.FromSeconds(quick ? 30 : 60));
                 for (var i = 0; i < rounds; i++)
                 {
                     var t = Stopwatch.GetTimestamp();
@@ -606,10 +603,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
                 using var http = host.OperatorHttp();
                 (await http.PutAsJsonAsync("/api/v1/tenants/demo/servers/support-desk/mode", new { mode = "read-write", reason = "benchmark" })).EnsureSuccessStatusCode();
                 await using var client = await host.ConnectAsync();
-                guardedWarmUp = await JitWarmUp.UntilSettledAsync(async () =>
-                {
-                    for (var warm = Stopwatch.StartNew(); warm.Elapsed < TimeSpan.FromSeconds(1);) await ConfirmedRefundAsync();
-                }, TimeSpan.FromSeconds(quick ? 30 : 60));
+                guardedWarmUp = await JitWarmUp.RepeatingUntilSettledAsync(ConfirmedRefundAsync, TimeSpan.FromSeconds(quick ? 30 : 60));
                 for (var i = 0; i < rounds; i++) guardedHistogram.RecordValue(await ConfirmedRefundAsync());
 
                 // One round: the refusal and the approval (not timed), then the confirmed call (timed, in µs).
