@@ -49,32 +49,52 @@ public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache gu
         if (token.RevokedAt is not null || guardState.IsRevoked(token.Id)) return TokenStatus.Revoked;
 
         // The cached record may know more than the caller's copy (a session holds the record it opened with).
-        if (_records.TryGetValue(token.Id, out var cached) && cached.Token.ExpiredAt is not null) return TokenStatus.Expired;
+        if (_records.TryGetValue(token.Id, out var cached) && cached.Token.ExpiredAt is { } seenAt)
+        {
+            if (_unrecorded.ContainsKey(token.Id)) RecordInGrain(token.Id, seenAt);
+            return TokenStatus.Expired;
+        }
+
         var now = time.GetUtcNow();
         if (!token.IsExpired(now)) return TokenStatus.Valid;
 
-        if (token.ExpiredAt is null) RecordExpiry(token.Id, now);
+        if (token.ExpiredAt is null) MarkExpired(token, now);
         return TokenStatus.Expired;
     }
 
     /// <summary>
-    /// Once expired, always expired: the first expiry this silo sees is recorded in the token's grain (persisted,
-    /// so every silo that loads the token later knows) and in this silo's cache, so a clock stepped back past the
-    /// expiry does not revive the token. Best effort and off the call path: until it lands, the clock decides.
+    /// Once expired, always expired: the first expiry this silo sees is marked in this silo's cache before the call
+    /// returns, and recorded in the token's grain (persisted, so every silo that loads the token later knows), so a
+    /// clock stepped back past the expiry does not revive the token. The grain's record is off the call path; until
+    /// it lands, other silos go by their own clocks, and a failed record is retried on the token's next call.
     /// </summary>
-    private void RecordExpiry(string tokenId, DateTimeOffset observedAt)
+    private void MarkExpired(AgentToken token, DateTimeOffset observedAt)
+    {
+        _records.AddOrUpdate(
+            token.Id,
+            static (_, seen) => new GrantedToken(seen.Token with { ExpiredAt = seen.At }, ScopeGrant.Parse(seen.Token.Scopes)),
+            static (_, cached, seen) => cached.Token.ExpiredAt is not null ? cached : cached with { Token = cached.Token with { ExpiredAt = seen.At } },
+            (Token: token, At: observedAt));
+        _unrecorded[token.Id] = 0;
+        RecordInGrain(token.Id, observedAt);
+    }
+
+    private void RecordInGrain(string tokenId, DateTimeOffset observedAt)
     {
         if (!_recording.TryAdd(tokenId, 0)) return;
         _ = Task.Run(async () =>
         {
             try
             {
+                // The grain's answer wins: recorded, or refused because this silo's clock is too far ahead of the
+                // grain's (then this silo's mark goes too, and its clock decides again).
                 var recorded = await grains.GetGrain<IAgentTokenGrain>(tokenId).MarkExpiredAsync(observedAt);
-                if (recorded?.ExpiredAt is not null) _records[tokenId] = new GrantedToken(recorded, ScopeGrant.Parse(recorded.Scopes));
+                if (recorded is not null) _records[tokenId] = new GrantedToken(recorded, ScopeGrant.Parse(recorded.Scopes));
+                _unrecorded.TryRemove(tokenId, out _);
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                // The grain or its storage is unavailable: the next call past the expiry tries again.
+                // The grain or its storage is unavailable: this silo keeps its mark and the next call tries again.
             }
             finally
             {
@@ -84,4 +104,6 @@ public sealed class AgentTokenValidator(IGrainFactory grains, GuardStateCache gu
     }
 
     private readonly ConcurrentDictionary<string, byte> _recording = new(StringComparer.Ordinal);
+
+    private readonly ConcurrentDictionary<string, byte> _unrecorded = new(StringComparer.Ordinal);
 }

@@ -22,9 +22,31 @@ public sealed class ManualClock(DateTimeOffset start) : TimeProvider
     public override DateTimeOffset GetUtcNow() => Now;
 }
 
+/// <summary>Holds a token grain's expiry record until released, to open the window between a silo's refusal and the record.</summary>
+public sealed class ExpiryRecordGate : IIncomingGrainCallFilter
+{
+    private volatile TaskCompletionSource? _held;
+
+    public void Hold() => _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release() => Interlocked.Exchange(ref _held, null)?.TrySetResult();
+
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (context.InterfaceMethod?.Name == nameof(ControlPlane.Tokens.IAgentTokenGrain.MarkExpiredAsync) && _held is { } held)
+        {
+            await held.Task;
+        }
+
+        await context.Invoke();
+    }
+}
+
 public sealed class ClockEdgeFixture : IAsyncLifetime
 {
     public ManualClock Clock { get; } = new(DateTimeOffset.UtcNow);
+
+    public ExpiryRecordGate ExpiryRecords { get; } = new();
 
     public ControlPlaneTestHost Host { get; private set; } = null!;
 
@@ -34,7 +56,10 @@ public sealed class ClockEdgeFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Host = await ControlPlaneTestHost.StartAsync(configureServices: services =>
-            services.AddKeyedSingleton<TimeProvider>(ControlPlaneClock.ServiceKey, Clock));
+        {
+            services.AddKeyedSingleton<TimeProvider>(ControlPlaneClock.ServiceKey, Clock);
+            services.AddSingleton<IIncomingGrainCallFilter>(ExpiryRecords);
+        });
         await Host.SetModeAsync("demo", LabTools.ServerId, "read-write");
         (LabToken, _) = await Host.MintAsync("demo", "clock-lab-agent", scopes: ["server:lab:read", "server:lab:write"]);
     }
@@ -106,6 +131,36 @@ public sealed class ClockEdgeTests(ClockEdgeFixture fixture) : IClassFixture<Clo
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.PostAsync("/mcp", new StringContent(Initialize, System.Text.Encoding.UTF8, "application/json"))).StatusCode);
         var stored = await Host.Services.GetRequiredService<IGrainFactory>().GetGrain<ControlPlane.Tokens.IAgentTokenGrain>(id).GetAsync();
         Assert.True(stored!.IsExpired(start));
+    }
+
+    [Fact]
+    public async Task The_silo_that_saw_a_token_expire_refuses_it_when_the_clock_steps_back_before_the_grain_has_recorded_it()
+    {
+        var start = Clock.Now;
+        var (token, id) = await Host.MintAsync("demo", "clock-step-now-agent", scopes: ["server:support-desk:read"], expiresInSeconds: 60);
+        await using var client = await Host.ConnectAsync(token);
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Lookup));
+
+        fixture.ExpiryRecords.Hold();
+        try
+        {
+            Clock.Now = start + TimeSpan.FromSeconds(60);
+            RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.Unauthenticated);
+
+            // The grain has not recorded the expiry yet; this silo's own mark holds.
+            Clock.Now = start;
+            for (var call = 0; call < 3; call++)
+            {
+                RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.Unauthenticated);
+            }
+        }
+        finally
+        {
+            fixture.ExpiryRecords.Release();
+        }
+
+        Assert.Equal(start + TimeSpan.FromSeconds(60), await RecordedExpiryAsync(id));
+        RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.Unauthenticated);
     }
 
     [Fact]
