@@ -175,9 +175,9 @@ public sealed class CallAudit
         // The result is serialised into a per-thread buffer only to be hashed and measured: no array per call.
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
-        var writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, ResultJson.WriterOptions);
         writer.Reset(buffer);
-        JsonSerializer.Serialize(writer, result, ResultType);
+        ResultJson.Write(writer, result);
         writer.Flush();
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(buffer.WrittenSpan, hash);
@@ -196,15 +196,6 @@ public sealed class CallAudit
     }
 
     private const int MaxRetainedBuffer = 1 << 20;
-    private static readonly JsonTypeInfo ResultType = McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(CallToolResult));
-
-    // Written exactly as the SDK writes the result to the agent (same escaping), so the hash is of what it received.
-    private static readonly JsonWriterOptions WriterOptions = new()
-    {
-        Encoder = McpJsonUtilities.DefaultOptions.Encoder,
-        Indented = McpJsonUtilities.DefaultOptions.WriteIndented,
-        MaxDepth = McpJsonUtilities.DefaultOptions.MaxDepth,
-    };
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
