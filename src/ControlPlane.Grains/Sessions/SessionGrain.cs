@@ -3,8 +3,15 @@ using ControlPlane.Sessions;
 namespace ControlPlane.Grains.Sessions;
 
 public sealed class SessionGrain(
-    [PersistentState("session", StorageNames.ControlPlane)] IPersistentState<SessionRecord> state) : Grain, ISessionGrain
+    [PersistentState(ISessionRecordSweeper.StateName, StorageNames.ControlPlane)] IPersistentState<SessionRecord> state,
+    TimeProvider time) : Grain, ISessionGrain
 {
+    /// <summary>
+    /// How often a resumed session's record is written again, so retention (which goes by the last write) keeps the
+    /// sessions still in use. Hourly keeps resumes, which happen on every request after an idle minute, mostly read-only.
+    /// </summary>
+    internal static readonly TimeSpan RefreshAfter = TimeSpan.FromHours(1);
+
     public async Task<bool> OpenAsync(SessionInfo info)
     {
         // Each silo asks once per session and remembers the answer (SessionRegistry), so an idle session would
@@ -16,13 +23,14 @@ public sealed class SessionGrain(
         }
 
         state.State.Info = info;
+        state.State.WrittenAt = time.GetUtcNow();
         await state.WriteOrRetireAsync(this);
         return true;
     }
 
     public Task<SessionInfo?> GetAsync() => Task.FromResult(state.State.Info);
 
-    public Task<string?> ResumeAsync(string tokenId, string? endpoint)
+    public async Task<string?> ResumeAsync(string tokenId, string? endpoint)
     {
         DeactivateOnIdle();
         // Bound to the token, as the SDK binds a live session: another token of the same agent opens its own session.
@@ -31,7 +39,23 @@ public sealed class SessionGrain(
                         && info is not null
                         && info.TokenId == tokenId
                         && string.Equals(info.Endpoint, endpoint, StringComparison.Ordinal);
-        return Task.FromResult(resumable ? info!.Handshake : null);
+        if (!resumable) return null;
+
+        var now = time.GetUtcNow();
+        if (state.State.WrittenAt is not { } written || now - written >= RefreshAfter)
+        {
+            state.State.WrittenAt = now;
+            try
+            {
+                await state.WriteOrRetireAsync(this);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Only retention's clock is behind (the activation is retired and reloads); the session is still good.
+            }
+        }
+
+        return info!.Handshake;
     }
 
     public async Task<bool> CloseAsync(string tokenId, DateTimeOffset closedAt)
@@ -40,6 +64,7 @@ public sealed class SessionGrain(
         if (state.State.Info?.TokenId != tokenId) return false;
         if (state.State.ClosedAt is not null) return true;
         state.State.ClosedAt = closedAt;
+        state.State.WrittenAt = time.GetUtcNow();
         await state.WriteOrRetireAsync(this);
         return true;
     }
@@ -51,4 +76,7 @@ public sealed class SessionRecord
     [Id(0)] public SessionInfo? Info { get; set; }
 
     [Id(1)] public DateTimeOffset? ClosedAt { get; set; }
+
+    /// <summary>When this record was last written (null in records from before it was kept).</summary>
+    [Id(2)] public DateTimeOffset? WrittenAt { get; set; }
 }

@@ -60,6 +60,15 @@ internal sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePart
 
     private const string DeleteSql = $"DELETE FROM grain_state WHERE {KeyPredicate} AND etag = @etag;";
 
+    // updated_at is round-trip UTC text ("O", always +00:00), so text order is time order. Bounded batches keep each
+    // write transaction short: grain writes wait behind it.
+    private const string DeleteUnwrittenSinceSql = """
+        DELETE FROM grain_state WHERE rowid IN (
+            SELECT rowid FROM grain_state
+            WHERE provider = @provider AND state_name = @state_name AND updated_at < @cutoff
+            LIMIT @batch);
+        """;
+
     private readonly string _name;
     private readonly string _databasePath;
     private readonly string _connectionString;
@@ -201,6 +210,31 @@ internal sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePart
         grainState.State = CreateState<T>();
         grainState.ETag = null;
         grainState.RecordExists = false;
+    }
+
+    /// <summary>
+    /// Deletes every <paramref name="stateName"/> record last written before <paramref name="cutoff"/>, for retention.
+    /// A grain still active with such a record finds its ETag gone at its next write and reloads, as after any conflict.
+    /// </summary>
+    internal async Task<long> DeleteUnwrittenSinceAsync(string stateName, DateTimeOffset cutoff, int batchSize, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stateName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var before = cutoff.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
+        long deleted = 0;
+        await using var connection = await OpenAsync(cancellationToken);
+        while (true)
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = DeleteUnwrittenSinceSql;
+            command.Parameters.Add("@provider", SqliteType.Text).Value = _name;
+            command.Parameters.Add("@state_name", SqliteType.Text).Value = stateName;
+            command.Parameters.Add("@cutoff", SqliteType.Text).Value = before;
+            command.Parameters.Add("@batch", SqliteType.Integer).Value = batchSize;
+            var batch = await command.ExecuteNonQueryAsync(cancellationToken);
+            deleted += batch;
+            if (batch < batchSize) return deleted;
+        }
     }
 
     public void Dispose() => _initLock.Dispose();

@@ -39,6 +39,7 @@ internal static partial class ProductionCluster
             options.Invariant = Invariant;
             options.ConnectionString = connectionString;
         });
+        silo.Services.AddSingleton<ControlPlane.Grains.Sessions.ISessionRecordSweeper>(new AdoNetSessionRecordSweeper(connectionString, settings.ServiceId));
         return silo.AddControlPlaneGrainsOnAdoNet(Invariant, connectionString);
     }
 

@@ -101,6 +101,7 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<AdminBootstrapper>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AdminBootstrapper>());
         builder.Services.AddHostedService<AuditRetentionScheduler>();
+        builder.Services.AddHostedService<SessionRecordRetentionScheduler>();
         builder.Services.AddKillSwitchDrills(builder.Configuration);
 
         builder.AddControlPlaneTelemetry();

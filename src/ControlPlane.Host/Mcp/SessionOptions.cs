@@ -13,8 +13,22 @@ public sealed class SessionOptions
     /// <summary>Idle sessions held live at most per silo; beyond it the longest idle are parked at once.</summary>
     public int MaxIdleLive { get; set; } = 10_000;
 
+    /// <summary>
+    /// How long a session's record is kept after it was last written (opened, closed, or resumed; resumes write at most
+    /// hourly). Past it the session can no longer be resumed elsewhere and its client opens a new one. Zero keeps
+    /// records forever.
+    /// </summary>
+    public TimeSpan RecordRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How often expired session records are deleted.</summary>
+    public TimeSpan RecordSweepInterval { get; set; } = TimeSpan.FromHours(1);
+
     internal IEnumerable<string> Validate(string section)
     {
+        if (RecordRetention < TimeSpan.Zero) yield return $"{section}:RecordRetention must not be negative (zero keeps session records forever).";
+        else if (RecordRetention > TimeSpan.Zero && RecordRetention < ParkAfter) yield return $"{section}:RecordRetention must be at least ParkAfter ({ParkAfter}), or parked sessions could not be resumed.";
+        // Orleans reminders fire at most once a minute.
+        if (RecordSweepInterval < TimeSpan.FromMinutes(1)) yield return $"{section}:RecordSweepInterval must be at least 00:01:00.";
         if (ParkAfter < TimeSpan.FromSeconds(1) || ParkAfter > TimeSpan.FromDays(1)) yield return $"{section}:ParkAfter must be between 00:00:01 and 1.00:00:00.";
         if (MaxIdleLive < 0) yield return $"{section}:MaxIdleLive must not be negative.";
     }

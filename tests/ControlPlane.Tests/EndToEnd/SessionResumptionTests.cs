@@ -128,6 +128,50 @@ public sealed class SessionResumptionTests
         Assert.Equal(sessionId, again.SessionId);
     }
 
+    [Fact]
+    public async Task Session_records_past_retention_are_deleted_on_schedule_and_such_a_session_is_not_resumed()
+    {
+        var settings = new Dictionary<string, string?>(ParkFast) { ["ControlPlane:Sessions:RecordRetention"] = "00:00:02" };
+        await using var host = await ControlPlaneTestHost.StartAsync(settings: settings);
+        var registry = host.Services.GetRequiredService<SessionRegistry>();
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+
+        // One session its client abandons without closing, one it closes.
+        var abandoned = await McpClient.CreateAsync(host.Transport(getStream: false, ownsSession: false));
+        var abandonedId = abandoned.SessionId!;
+        RefusalAssert.Succeeded(await abandoned.CallToolAsync("lookup_customer_by_email", Ada));
+        var resume = new ResumeClientSessionOptions { ServerCapabilities = abandoned.ServerCapabilities!, ServerInfo = abandoned.ServerInfo! };
+        await abandoned.DisposeAsync();
+        string closedId;
+        await using (var closed = await host.ConnectAsync(getStream: false))
+        {
+            closedId = closed.SessionId!;
+            RefusalAssert.Succeeded(await closed.CallToolAsync("lookup_customer_by_email", Ada));
+        }
+
+        await WaitUntilAsync(() => !registry.IsLive(abandonedId) && !registry.IsLive(closedId), "both sessions to leave the silo");
+
+        // The host's own scheduler configured the retention grain; runs delete both records once they are 2 s old.
+        var retention = grains.GetGrain<ControlPlane.Sessions.ISessionRecordRetentionGrain>(ControlPlane.Sessions.ISessionRecordRetentionGrain.Singleton);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        long deleted = 0;
+        while (deleted < 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for retention to delete both records ({deleted} so far).");
+            await Task.Delay(500);
+            deleted += await retention.RunAsync();
+        }
+
+        Assert.Equal(2, deleted);
+        Assert.Null(await grains.GetGrain<ControlPlane.Sessions.ISessionGrain>(abandonedId).GetAsync());
+        Assert.Null(await grains.GetGrain<ControlPlane.Sessions.ISessionGrain>(closedId).GetAsync());
+
+        // Its record gone, the abandoned session is not resumed: its client gets 404 and starts a new session, which works.
+        await AssertSessionNotFoundAsync(host, null, "/mcp", abandonedId, resume);
+        await using var fresh = await host.ConnectAsync(getStream: false);
+        RefusalAssert.Succeeded(await fresh.CallToolAsync("lookup_customer_by_email", Ada));
+    }
+
     private static async Task AssertSessionNotFoundAsync(ControlPlaneTestHost host, string? token, string path, string sessionId, ResumeClientSessionOptions resume)
     {
         await using var client = await McpClient.ResumeSessionAsync(host.Transport(token, path, getStream: false, knownSessionId: sessionId, ownsSession: false), resume);

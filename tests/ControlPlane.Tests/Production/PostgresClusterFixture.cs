@@ -34,6 +34,9 @@ public sealed class PostgresClusterFixture : IAsyncLifetime
 
     public string AdminKey { get; private set; } = "";
 
+    /// <summary>The cluster's Orleans service id (each fixture's database name).</summary>
+    public string ServiceId => _database;
+
     public string ConnectionString => new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = _database }.ToString();
 
     public async Task InitializeAsync()

@@ -269,6 +269,45 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
         Assert.True(verification.Ok, $"Audit chain of {load.TenantId} broken: {verification.Problem} at {verification.FirstBroken}");
     }
 
+    [Fact]
+    public async Task Session_retention_deletes_the_session_records_orleans_wrote_and_only_those_past_the_cutoff()
+    {
+        await cluster.EnsureAllRunningAsync();
+        var silos = cluster.Silos;
+        await cluster.EnsureTenantAsync(silos[0], "retention");
+        var token = await cluster.MintAsync(silos[0], "retention", "retention-agent");
+        await using var client = await PostgresClusterFixture.ConnectAsync(silos[0], token);
+        RefusalAssert.Succeeded(await CallAsync(client, DemoCustomer));
+        var sessionId = client.SessionId!;
+
+        await using var connection = new Npgsql.NpgsqlConnection(cluster.ConnectionString);
+        await connection.OpenAsync();
+        async Task<long> SessionRowsAsync(string? id)
+        {
+            // Orleans' ADO.NET provider keeps the state name as the grain type and the string key as the extension.
+            await using var count = new Npgsql.NpgsqlCommand(
+                "SELECT count(*) FROM orleansstorage WHERE graintypestring = 'session' AND (@id::text IS NULL OR grainidextensionstring = @id)", connection);
+            count.Parameters.AddWithValue("id", (object?)id ?? DBNull.Value);
+            return (long)(await count.ExecuteScalarAsync())!;
+        }
+
+        Assert.Equal(1, await SessionRowsAsync(sessionId));
+        var sweeper = new ControlPlane.Host.Cluster.AdoNetSessionRecordSweeper(cluster.ConnectionString, cluster.ServiceId);
+        Assert.Equal(0, await sweeper.DeleteUnwrittenSinceAsync(DateTimeOffset.UtcNow - TimeSpan.FromMinutes(10), CancellationToken.None));
+        Assert.Equal(1, await SessionRowsAsync(sessionId));
+
+        // Another service's rows in the same table are not this cluster's to delete.
+        var other = new ControlPlane.Host.Cluster.AdoNetSessionRecordSweeper(cluster.ConnectionString, "another-service");
+        Assert.Equal(0, await other.DeleteUnwrittenSinceAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None));
+
+        var all = await SessionRowsAsync(null);
+        Assert.Equal(all, await sweeper.DeleteUnwrittenSinceAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1), CancellationToken.None));
+        Assert.Equal(0, await SessionRowsAsync(null));
+
+        // The silo holding the session live goes on serving it; only resuming it elsewhere is no longer possible.
+        RefusalAssert.Succeeded(await CallAsync(client, DemoCustomer));
+    }
+
     private async Task WithDiagnostics(Func<Task> step)
     {
         try

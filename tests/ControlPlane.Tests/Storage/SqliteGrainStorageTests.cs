@@ -317,13 +317,53 @@ public sealed class SqliteGrainStorageTests : IDisposable
         Assert.Contains(nameof(SqliteGrainStorageOptions.DatabasePath), fromConstructor.Message, StringComparison.Ordinal);
     }
 
-    private SqliteGrainStorage NewStorage(string name = "Default")
+    [Fact]
+    public async Task Retention_deletes_only_the_named_state_written_before_the_cutoff_of_its_own_provider()
+    {
+        var clock = new ControlPlane.Tests.Security.ManualClock(new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero));
+        var storage = NewStorage(time: clock);
+        var neighbour = NewStorage("Neighbour", clock);
+        var old = GrainId.Create("session", "old");
+        var fresh = GrainId.Create("session", "fresh");
+        var rewritten = GrainId.Create("session", "rewritten");
+
+        var rewrittenState = NewState(1);
+        await storage.WriteStateAsync("session", old, NewState(1));
+        await storage.WriteStateAsync("session", rewritten, rewrittenState);
+        await storage.WriteStateAsync(StateName, Alpha, NewState(1));
+        await neighbour.WriteStateAsync("session", old, NewState(1));
+
+        clock.Now += TimeSpan.FromDays(8);
+        await storage.WriteStateAsync("session", fresh, NewState(2));
+        await storage.WriteStateAsync("session", rewritten, rewrittenState);
+
+        // Two batches and a remainder, so the loop's end condition is exercised too.
+        for (var i = 0; i < 5; i++) await storage.WriteStateAsync("session", GrainId.Create("session", "bulk-" + i), NewState(3));
+        clock.Now += TimeSpan.FromDays(1);
+
+        var deleted = await storage.DeleteUnwrittenSinceAsync("session", clock.Now - TimeSpan.FromDays(7), batchSize: 2, CancellationToken.None);
+        Assert.Equal(1, deleted);
+        Assert.False((await ReadAsync(storage, old, "session")).RecordExists);
+        Assert.True((await ReadAsync(storage, fresh, "session")).RecordExists);
+        Assert.True((await ReadAsync(storage, rewritten, "session")).RecordExists);
+        Assert.True((await ReadAsync(storage, Alpha)).RecordExists);
+        Assert.True((await ReadAsync(neighbour, old, "session")).RecordExists);
+
+        Assert.Equal(7, await storage.DeleteUnwrittenSinceAsync("session", clock.Now, batchSize: 2, CancellationToken.None));
+        Assert.True((await ReadAsync(storage, Alpha)).RecordExists);
+
+        // An activation that still holds a deleted record's ETag conflicts on its next write, as after any lost race.
+        Assert.IsType<InconsistentStateException>(await CaptureAsync(() => storage.WriteStateAsync("session", rewritten, rewrittenState)));
+    }
+
+    private SqliteGrainStorage NewStorage(string name = "Default", TimeProvider? time = null)
     {
         var storage = new SqliteGrainStorage(
             name,
             new SqliteGrainStorageOptions { DatabasePath = _database.DatabasePath },
             CreateSerializer(),
-            NullLogger<SqliteGrainStorage>.Instance);
+            NullLogger<SqliteGrainStorage>.Instance,
+            time);
         _storages.Add(storage);
         return storage;
     }
