@@ -2,6 +2,7 @@
 // A deliberately misbehaving MCP server (stdio, newline-delimited JSON-RPC, no dependencies) for the gateway's
 // tests: it can crash, hang, wait to be cancelled, and report which credential it was started with.
 //   LAB_CANCEL_LOG  file to which each notifications/cancelled request id is appended
+//   LAB_CALL_LOG    file to which each tools/call's tool name is appended as it arrives
 //   LAB_TOKEN       a credential; only its length is ever reported
 import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -40,6 +41,7 @@ createInterface({ input: process.stdin }).on("line", (line) => {
       return;
     case "tools/call": {
       const { name, arguments: args } = message.params;
+      if (process.env.LAB_CALL_LOG) appendFileSync(process.env.LAB_CALL_LOG, name + "\n");
       if (name === "echo") return reply(message.id, text(args.text));
       if (name === "crash") process.exit(3);
       if (name === "hang") for (;;) { /* blocks the event loop for good */ }

@@ -71,8 +71,15 @@ public sealed class OperatorAuditTests(EmbeddedHostFixture fixture)
         await Ok(admin.DeleteAsync($"/api/v1/tenants/{tenant}/tokens/{tokenId}"));
         await Ok(admin.PutAsJsonAsync($"/api/v1/tenants/{tenant}/servers/support-desk/mode", new { mode = "read-only", reason = "opa: pilot over" }));
 
-        // Exactly one record per action, newest first, each with the operator as actor.
+        // Exactly one record per action, newest first, each with the operator as actor. A protective action (the last
+        // one, back to read-only) answers after at most 3 s even if its record is still being committed: wait for it.
         var events = await Items(admin, $"tenantId={tenant}&kind=operator/*&limit=100");
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); events.Length < 12 && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(200);
+            events = await Items(admin, $"tenantId={tenant}&kind=operator/*&limit=100");
+        }
+
         string[] expected =
         [
             "mode.set", "token.revoke", "server.remove", "server.register", "tool-classification.set", "tool-classification.set",

@@ -29,35 +29,56 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
         await using var client = await fixture.Host.ConnectAsync();
         RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Lookup));
 
-        var page = await fixture.SignInAsAdminAsync();
-        await fixture.ScreenshotAsync(page, "overview");
-        await page.ClickAsync("a[href='/console/kill-switches']");
-        await page.Locator("[data-test=search]").FillAsync("demo");
-        var candidate = page.Locator("[data-test=candidate][data-target='tenant|demo']");
-        await candidate.Locator("[data-test=kill]").ClickAsync();
+        try
+        {
+            var page = await fixture.SignInAsAdminAsync();
+            await fixture.ScreenshotAsync(page, "overview");
+            await page.ClickAsync("a[href='/console/kill-switches']");
+            await page.Locator("[data-test=search]").FillAsync("demo");
+            var candidate = page.Locator("[data-test=candidate][data-target='tenant|demo']");
+            await ClickUntilDialogOpensAsync(page, candidate.Locator("[data-test=kill]"));
 
-        // A reason is required before the switch can be flipped.
-        var confirm = page.Locator(".mud-dialog [data-test=confirm]");
-        await Expect(confirm).ToBeDisabledAsync();
-        await page.Locator(".mud-dialog textarea").First.FillAsync("incident 4711: demo tenant's agent loops on lookups");
-        await confirm.ClickAsync();
+            // A reason is required before the switch can be flipped.
+            var confirm = page.Locator(".mud-dialog [data-test=confirm]");
+            await Expect(confirm).ToBeDisabledAsync();
+            await page.Locator(".mud-dialog textarea").First.FillAsync("incident 4711: demo tenant's agent loops on lookups");
+            await confirm.ClickAsync();
 
-        var row = page.Locator("[data-test=switches] tr", new() { HasText = "tenant demo" });
-        await Expect(row).ToBeVisibleAsync();
-        await Expect(row).ToContainTextAsync("incident 4711");
-        await Expect(row).ToContainTextAsync("admin");
+            var row = page.Locator("[data-test=switches] tr", new() { HasText = "tenant demo" });
+            await Expect(row).ToBeVisibleAsync();
+            await Expect(row).ToContainTextAsync("incident 4711");
+            await Expect(row).ToContainTextAsync("admin");
 
-        var refusal = RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.Killed);
-        Assert.Contains("incident 4711", refusal.GetProperty("reason").GetString());
-        await page.Locator("[data-test=search]").FillAsync("");
-        await fixture.ScreenshotAsync(page, "kill-switches");
+            var refusal = RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Lookup), RefusalCodes.Killed);
+            Assert.Contains("incident 4711", refusal.GetProperty("reason").GetString());
+            await page.Locator("[data-test=search]").FillAsync("");
+            await fixture.ScreenshotAsync(page, "kill-switches");
 
-        await row.Locator("[data-test=clear]").ClickAsync();
-        await page.Locator(".mud-dialog textarea").First.FillAsync("loop fixed, agent redeployed");
-        await page.Locator(".mud-dialog [data-test=confirm]").ClickAsync();
-        await Expect(page.Locator("[data-test=switches] tr", new() { HasText = "tenant demo" })).ToHaveCountAsync(0);
+            await ClickUntilDialogOpensAsync(page, row.Locator("[data-test=clear]"));
+            await page.Locator(".mud-dialog textarea").First.FillAsync("loop fixed, agent redeployed");
+            await page.Locator(".mud-dialog [data-test=confirm]").ClickAsync();
+            await Expect(page.Locator("[data-test=switches] tr", new() { HasText = "tenant demo" })).ToHaveCountAsync(0);
 
-        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Lookup));
+            RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Lookup));
+        }
+        finally
+        {
+            // A failure midway must not leave the demo tenant killed for the fixture's other tests.
+            await ClearSwitchesWithReasonAsync("incident 4711");
+        }
+    }
+
+    private async Task ClearSwitchesWithReasonAsync(string reasonPrefix)
+    {
+        using var admin = fixture.Host.OperatorHttp();
+        var active = await admin.GetFromJsonAsync<JsonElement>("/api/v1/kill-switches");
+        foreach (var item in active.GetProperty("items").EnumerateArray())
+        {
+            if ((item.GetProperty("reason").GetString() ?? "").StartsWith(reasonPrefix, StringComparison.Ordinal))
+            {
+                await fixture.Host.ClearAsync(item.GetProperty("id").GetString()!);
+            }
+        }
     }
 
     [Fact]
@@ -97,7 +118,7 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
             await Expect(card.Locator("[data-test=expires]")).ToContainTextAsync("expires in");
             await fixture.ScreenshotAsync(page, "approvals");
 
-            await card.Locator("[data-test=approve]").ClickAsync();
+            await ClickUntilDialogOpensAsync(page, card.Locator("[data-test=approve]"));
             await page.Locator(".mud-dialog [data-test=reason]").FillAsync("console: customer confirmed by phone");
             await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
             var token = (await page.Locator("[data-test=confirmation-token]").InnerTextAsync()).Trim();
@@ -198,20 +219,8 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
         // The global level is never run without the typed phrase; backing out runs nothing.
         // A click that lands while Blazor swaps the page's event handlers (its re-render after the session drill, or
         // after the screenshots' resize) is dropped by the server; click until the dialog is open.
-        var globalRun = page.Locator("[data-test=drill][data-level=global] [data-test=run]");
         var confirm = page.Locator(".mud-dialog [data-test=confirm]");
-        for (var attempt = 0; attempt < 4 && !await confirm.IsVisibleAsync(); attempt++)
-        {
-            await globalRun.ClickAsync();
-            try
-            {
-                await confirm.WaitForAsync(new() { Timeout = 5_000 });
-            }
-            catch (Exception ex) when (ex is TimeoutException or PlaywrightException)
-            {
-                // Not open yet: click again.
-            }
-        }
+        await ClickUntilDialogOpensAsync(page, page.Locator("[data-test=drill][data-level=global] [data-test=run]"));
 
         await Expect(confirm).ToBeDisabledAsync();
         await page.Locator(".mud-dialog [data-test=cancel]").ClickAsync();
@@ -230,5 +239,28 @@ public sealed class ConsoleEndToEndTests(ConsoleBrowserFixture fixture, ITestOut
         var account = await fixture.Host.Services.GetRequiredService<ConsoleAccounts>().FindAsync(ConsoleBrowserFixture.ViewerId);
         var drills = fixture.Host.Services.GetRequiredService<DrillService>();
         await Assert.ThrowsAsync<ForbiddenException>(() => drills.RunAsync(account!, ControlPlane.Drills.DrillLevel.Session));
+    }
+
+    /// <summary>
+    /// Clicks until a dialog is open. A click that lands while Blazor swaps the page's event handlers (a re-render after
+    /// typing in the search box, after a drill, or after the screenshots' resize) is dropped by the server.
+    /// </summary>
+    private static async Task ClickUntilDialogOpensAsync(IPage page, ILocator target)
+    {
+        var dialog = page.Locator(".mud-dialog");
+        for (var attempt = 0; attempt < 4 && !await dialog.First.IsVisibleAsync(); attempt++)
+        {
+            await target.ClickAsync();
+            try
+            {
+                await dialog.First.WaitForAsync(new() { Timeout = 5_000 });
+            }
+            catch (Exception ex) when (ex is TimeoutException or PlaywrightException)
+            {
+                // Not open yet: click again.
+            }
+        }
+
+        await Expect(dialog.First).ToBeVisibleAsync();
     }
 }

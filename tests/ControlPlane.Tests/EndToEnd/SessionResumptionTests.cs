@@ -55,7 +55,8 @@ public sealed class SessionResumptionTests
     public async Task A_session_opened_on_one_silo_carries_on_on_another_for_its_own_token_only()
     {
         await using var first = await ControlPlaneTestHost.StartAsync(settings: ParkFast);
-        await using var second = await ControlPlaneTestHost.StartAsync(dataDir: first.DataDir, primarySiloPort: first.SiloPort, settings: ParkFast);
+        // The second silo keeps sessions live as long as the test needs: parked there, the intruder would get 404, not 403.
+        await using var second = await ControlPlaneTestHost.StartAsync(dataDir: first.DataDir, primarySiloPort: first.SiloPort);
 
         var opened = await McpClient.CreateAsync(first.Transport(getStream: false, ownsSession: false));
         var sessionId = opened.SessionId!;

@@ -58,6 +58,9 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
             ["ControlPlane:PrimarySiloPort"] = primarySiloPort?.ToString(),
             ["ControlPlane:GuardState:PollInterval"] = "00:00:00.500",
             ["ControlPlane:GuardState:StaleAfter"] = "00:00:03",
+            // Scheduled drills (first run 10 min after start) would set switches and write audit records in the middle
+            // of a long-lived fixture's tests; the drill tests turn the schedule on where they test it.
+            ["ControlPlane:Drills:Interval"] = "00:00:00",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) values[key] = value;
 

@@ -249,13 +249,16 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     public async Task Killing_the_tenant_mid_call_returns_KILLED_and_the_upstream_sees_the_cancellation()
     {
         var cancelLog = Path.Combine(Host.DataDir, "lab-cancelled.log");
+        var callLog = Path.Combine(Host.DataDir, "lab-calls.log");
         await Host.EnsureTenantAsync("kill-tenant");
-        await Host.RegisterNodeAsync("lab-wait", UpstreamPackages.Lab, env: new() { ["LAB_CANCEL_LOG"] = cancelLog }, tenantId: "kill-tenant");
+        await Host.RegisterNodeAsync("lab-wait", UpstreamPackages.Lab, env: new() { ["LAB_CANCEL_LOG"] = cancelLog, ["LAB_CALL_LOG"] = callLog }, tenantId: "kill-tenant");
         var (token, _) = await Host.MintAsync("kill-tenant", "waiter", scopes: ["server:lab-wait:read"]);
         await using var client = await Host.ConnectAsync(token);
 
+        // Killed only once the upstream has the call: killed earlier, the guard refuses it before it is sent, and there
+        // is nothing for the upstream to cancel.
         var call = client.CallToolAsync("lab-wait__wait").AsTask();
-        await Task.Delay(500);
+        await WaitUntil(() => call.IsCompleted || (File.Exists(callLog) && File.ReadAllText(callLog).Contains("wait", StringComparison.Ordinal)));
         Assert.False(call.IsCompleted);
         var switchId = await Host.KillAsync(new { scope = "tenant", tenantId = "kill-tenant", reason = "stop the waiting call" });
         try
