@@ -55,7 +55,9 @@ public sealed class AuditKillTests(ITestOutputHelper output)
                     }
                 })).ToList();
 
+                // At least 3 s and enough completed calls to mean something, however slowly a cold process starts here.
                 await Task.Delay(TimeSpan.FromSeconds(3));
+                for (var deadline = DateTime.UtcNow.AddSeconds(60); completed.Count <= 60 && DateTime.UtcNow < deadline;) await Task.Delay(100);
                 Volatile.Write(ref killing, 1);
                 host.Kill();
                 stop.Cancel();
