@@ -22,6 +22,12 @@ public sealed record SessionInfo(
 public interface ISessionGrain : IGrainWithStringKey
 {
     /// <summary>
+    /// How often a session in use has its record written again, so that retention (which goes by the last write) keeps
+    /// it: by the silo serving it live, and when it is resumed.
+    /// </summary>
+    public static readonly TimeSpan RecordRefreshInterval = TimeSpan.FromHours(1);
+
+    /// <summary>
     /// Records who the session belongs to. The first caller fixes the identity; a later call with a
     /// different tenant or agent is refused (returns false), so a session id can never change hands.
     /// </summary>
@@ -37,6 +43,13 @@ public interface ISessionGrain : IGrainWithStringKey
     /// </summary>
     [Alias("Resume")]
     Task<string?> ResumeAsync(string tokenId, string? endpoint);
+
+    /// <summary>
+    /// The session is still in use on a silo: its record is written again (if it is open and the token is its own), so
+    /// retention keeps it. The caller decides how often.
+    /// </summary>
+    [Alias("Touch")]
+    Task TouchAsync(string tokenId);
 
     /// <summary>The client ended the session (HTTP DELETE): it can no longer be resumed. Only its own token may close it.</summary>
     [Alias("Close")]

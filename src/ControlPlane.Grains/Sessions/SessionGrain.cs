@@ -6,12 +6,6 @@ public sealed class SessionGrain(
     [PersistentState(ISessionRecordSweeper.StateName, StorageNames.ControlPlane)] IPersistentState<SessionRecord> state,
     TimeProvider time) : Grain, ISessionGrain
 {
-    /// <summary>
-    /// How often a resumed session's record is written again, so retention (which goes by the last write) keeps the
-    /// sessions still in use. Hourly keeps resumes, which happen on every request after an idle minute, mostly read-only.
-    /// </summary>
-    internal static readonly TimeSpan RefreshAfter = TimeSpan.FromHours(1);
-
     public async Task<bool> OpenAsync(SessionInfo info)
     {
         // Each silo asks once per session and remembers the answer (SessionRegistry), so an idle session would
@@ -42,7 +36,8 @@ public sealed class SessionGrain(
         if (!resumable) return null;
 
         var now = time.GetUtcNow();
-        if (state.State.WrittenAt is not { } written || now - written >= RefreshAfter)
+        // At most hourly: resumes happen on every request after an idle minute, and most should stay read-only.
+        if (state.State.WrittenAt is not { } written || now - written >= ISessionGrain.RecordRefreshInterval)
         {
             state.State.WrittenAt = now;
             try
@@ -56,6 +51,14 @@ public sealed class SessionGrain(
         }
 
         return info!.Handshake;
+    }
+
+    public async Task TouchAsync(string tokenId)
+    {
+        DeactivateOnIdle();
+        if (state.State.Info?.TokenId != tokenId || state.State.ClosedAt is not null) return;
+        state.State.WrittenAt = time.GetUtcNow();
+        await state.WriteOrRetireAsync(this);
     }
 
     public async Task<bool> CloseAsync(string tokenId, DateTimeOffset closedAt)

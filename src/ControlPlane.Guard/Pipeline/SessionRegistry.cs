@@ -8,12 +8,16 @@ namespace ControlPlane.Guard.Pipeline;
 /// Makes sure every MCP session is recorded in its grain (who it belongs to) once, the first time it
 /// is used on this silo, and refuses a session id that turns up with another identity. The grain also
 /// keeps the session's handshake, so a session parked while idle, or whose silo went away, is resumed
-/// on whichever silo its next request reaches.
+/// on whichever silo its next request reaches. A session in use here has its record written again every
+/// <see cref="ISessionGrain.RecordRefreshInterval"/>, off the call path, so record retention never takes it.
 /// </summary>
 public sealed class SessionRegistry(IGrainFactory grains, TimeProvider time, ISiloIdentity silo)
 {
-    private readonly ConcurrentDictionary<string, string> _opened = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LiveSession> _opened = new(StringComparer.Ordinal);
     private long _resumed;
+
+    /// <summary>How often a session in use here has its record refreshed (tests shorten it).</summary>
+    internal TimeSpan RecordRefreshInterval { get; set; } = ISessionGrain.RecordRefreshInterval;
 
     /// <summary>Sessions with live state on this silo (opened or resumed here, not yet parked or closed).</summary>
     public int OpenCount => _opened.Count;
@@ -26,7 +30,13 @@ public sealed class SessionRegistry(IGrainFactory grains, TimeProvider time, ISi
 
     public async ValueTask<bool> EnsureOpenedAsync(string sessionId, AgentIdentity agent, CancellationToken cancellationToken)
     {
-        if (_opened.TryGetValue(sessionId, out var tokenId)) return tokenId == agent.Token.Id;
+        if (_opened.TryGetValue(sessionId, out var live))
+        {
+            if (live.TokenId != agent.Token.Id) return false;
+            RefreshIfDue(sessionId, live);
+            return true;
+        }
+
         return await OpenAsync(Describe(sessionId, agent), cancellationToken);
     }
 
@@ -42,7 +52,7 @@ public sealed class SessionRegistry(IGrainFactory grains, TimeProvider time, ISi
     {
         var handshake = await grains.GetGrain<ISessionGrain>(sessionId).ResumeAsync(agent.Token.Id, endpoint).WaitAsync(cancellationToken);
         if (handshake is null) return null;
-        _opened[sessionId] = agent.Token.Id;
+        _opened[sessionId] = new LiveSession(agent.Token.Id, time.GetTimestamp());
         Interlocked.Increment(ref _resumed);
         return handshake;
     }
@@ -65,8 +75,37 @@ public sealed class SessionRegistry(IGrainFactory grains, TimeProvider time, ISi
     private async ValueTask<bool> OpenAsync(SessionInfo info, CancellationToken cancellationToken)
     {
         var accepted = await grains.GetGrain<ISessionGrain>(info.SessionId).OpenAsync(info).WaitAsync(cancellationToken);
-        if (accepted) _opened[info.SessionId] = info.TokenId;
+        if (accepted) _opened[info.SessionId] = new LiveSession(info.TokenId, time.GetTimestamp());
         return accepted;
+    }
+
+    private void RefreshIfDue(string sessionId, LiveSession live)
+    {
+        var now = time.GetTimestamp();
+        var last = Volatile.Read(ref live.RefreshedAt);
+        if (time.GetElapsedTime(last, now) < RecordRefreshInterval) return;
+        if (Interlocked.CompareExchange(ref live.RefreshedAt, now, last) != last) return; // another call does it
+        _ = RefreshAsync(sessionId, live.TokenId);
+    }
+
+    private async Task RefreshAsync(string sessionId, string tokenId)
+    {
+        try
+        {
+            await grains.GetGrain<ISessionGrain>(sessionId).TouchAsync(tokenId);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Best effort: the next interval tries again, and the session keeps working here either way.
+        }
+    }
+
+    /// <summary>A session with live state on this silo: the token it is bound to, and when its record was last refreshed.</summary>
+    private sealed class LiveSession(string tokenId, long refreshedAt)
+    {
+        public string TokenId { get; } = tokenId;
+
+        public long RefreshedAt = refreshedAt;
     }
 }
 

@@ -173,6 +173,48 @@ public sealed class SessionResumptionTests
         RefusalAssert.Succeeded(await fresh.CallToolAsync("lookup_customer_by_email", Ada));
     }
 
+    [Fact]
+    public async Task A_session_in_use_on_its_silo_has_its_record_refreshed_off_the_call_path_at_most_once_per_interval()
+    {
+        await using var host = await ControlPlaneTestHost.StartAsync();
+        var registry = host.Services.GetRequiredService<SessionRegistry>();
+        await using var client = await host.ConnectAsync(getStream: false);
+        var sessionId = client.SessionId!;
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
+        var opened = await RecordWrittenAtAsync(host, sessionId);
+        Assert.NotNull(opened);
+
+        // Within the interval, calls leave the record alone.
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
+        Assert.Equal(opened, await RecordWrittenAtAsync(host, sessionId));
+
+        // Past it, the next call has the record written again (in the background), so retention keeps the session.
+        registry.RecordRefreshInterval = TimeSpan.FromMilliseconds(200);
+        await Task.Delay(300);
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string? refreshed;
+        while ((refreshed = await RecordWrittenAtAsync(host, sessionId)) == opened)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The session's record was not refreshed.");
+            await Task.Delay(100);
+        }
+
+        Assert.True(string.CompareOrdinal(refreshed, opened) > 0, $"{refreshed} should be later than {opened}");
+        registry.RecordRefreshInterval = ControlPlane.Sessions.ISessionGrain.RecordRefreshInterval;
+    }
+
+    /// <summary>When the session's record was last written, as the embedded grain store has it.</summary>
+    private static async Task<string?> RecordWrittenAtAsync(ControlPlaneTestHost host, string sessionId)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(host.DataDir, "grains.db")};Mode=ReadOnly;Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT updated_at FROM grain_state WHERE state_name = 'session' AND grain_id LIKE '%' || $id";
+        command.Parameters.AddWithValue("$id", sessionId);
+        return await command.ExecuteScalarAsync() as string;
+    }
+
     private static async Task AssertSessionNotFoundAsync(ControlPlaneTestHost host, string? token, string path, string sessionId, ResumeClientSessionOptions resume)
     {
         await using var client = await McpClient.ResumeSessionAsync(host.Transport(token, path, getStream: false, knownSessionId: sessionId, ownsSession: false), resume);
