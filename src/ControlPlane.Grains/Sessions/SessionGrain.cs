@@ -46,7 +46,8 @@ public sealed class SessionGrain(
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                // Only retention's clock is behind (the activation is retired and reloads); the session is still good.
+                // A failed refresh only leaves retention an older write to go by (the activation is retired and
+                // reloads); the session itself is still good to resume.
             }
         }
 

@@ -8,7 +8,7 @@ namespace ControlPlane.Guard.Auditing;
 /// <summary>
 /// Writes a tool result exactly as the SDK writes it to the agent, so the audit's result hash is of what the agent
 /// received. The common shape (text blocks, optional structured content, no metadata) is written directly: the
-/// serializer's pass costs a stack of frames (about 2.3 KB) per call. Anything else goes through the serializer.
+/// serializer's pass allocates its stack of frames on every call. Anything else goes through the serializer.
 /// Tests hold the two byte for byte equal.
 /// </summary>
 internal static class ResultJson
