@@ -5,10 +5,10 @@ namespace ControlPlane.Grains.Sessions;
 
 /// <summary>
 /// Keeps session records from piling up: every closed session and every session its client abandoned leaves a record
-/// that nothing else ever deletes. Records are deleted once nobody has written them for the retention period (a session
-/// is written when it opens, closes, and at most hourly when it resumes), so a deleted session can no longer be resumed
-/// on another silo: its client gets 404 and opens a new one, as MCP prescribes. A silo still holding it live keeps
-/// serving it.
+/// that nothing else ever deletes. Records are deleted once nobody has written them for the retention period. A session
+/// is written when it opens and closes, and hourly while it is in use (by the silo serving it, and when it is resumed),
+/// so only closed and abandoned sessions get that old; one that comes back after all gets 404 and its client opens a
+/// new session, as MCP prescribes.
 /// </summary>
 public sealed partial class SessionRecordRetentionGrain(
     [PersistentState("session-retention", StorageNames.ControlPlane)] IPersistentState<SessionRecordRetentionState> state,
