@@ -60,13 +60,15 @@ public sealed class ConsoleBrowserFixture : IAsyncLifetime
         page.Console += (_, message) => console.Add($"{message.Type}: {message.Text}");
         page.PageError += (_, error) => console.Add("page error: " + error);
         await page.GotoAsync("/console");
-        await page.WaitForURLAsync("**/console/signin**");
+        await page.WaitForURLAsync("**/console/signin**", new() { WaitUntil = WaitUntilState.Commit });
         await page.FillAsync("#username", user);
         await page.FillAsync("#password", password);
         await page.ClickAsync("button[type=submit]");
         try
         {
-            await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/console");
+            // Reaching the URL is the sign-in's answer; the overview's own element is waited for below. Waiting for
+            // the page's load event as well timed out on a loaded runner with the overview already on screen.
+            await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/console", new() { WaitUntil = WaitUntilState.Commit });
         }
         catch (TimeoutException ex)
         {
