@@ -12,7 +12,16 @@ public sealed class RateLimitClusterTests(ITestOutputHelper output)
     [Fact]
     public async Task A_concurrent_burst_across_two_silos_stays_within_the_budget()
     {
-        await using var cluster = await GuardCluster.StartAsync(silos: 2);
+        // Only the tenant's budget is under test. The agent and user buckets are made too large to bind: with their
+        // default shapes, the leases that expire unspent during a slow burst (a lease's tokens are spent from the
+        // bucket when granted) can leave a user's bucket short, and the refusal then rightly names the user level.
+        await using var cluster = await GuardCluster.StartAsync(silos: 2, settings: new Dictionary<string, string?>
+        {
+            ["ControlPlane:RateLimits:Agent:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:Agent:RefillPerSecond"] = "1000000",
+            ["ControlPlane:RateLimits:User:Capacity"] = "1000000",
+            ["ControlPlane:RateLimits:User:RefillPerSecond"] = "1000000",
+        });
         try
         {
             const int budget = 500;
