@@ -58,7 +58,9 @@ public sealed class RateLimitLeaseTests(ITestOutputHelper output)
             output.WriteLine($"capacity {Capacity} + {Refill}/s over {elapsed:0.00} s = {ceiling:0}; admitted {admitted}");
             Assert.True(admitted <= ceiling + 1, $"admitted {admitted}, more than the bucket held ({ceiling:0})");
             // Tokens leased but not yet spent can refuse early, by at most a lease (a tenth of the bucket) per silo.
-            Assert.True(admitted >= Capacity - (2 * Capacity / 10), $"admitted only {admitted}");
+            // The refusals by code and level, so that a shortfall says which bucket refused (CI saw 80 once, in 0.95 s).
+            var byReason = string.Join(", ", refusals.Where(r => r is not null).GroupBy(r => $"{r!.Code}/{r.Scope}").Select(g => $"{g.Key} x{g.Count()}"));
+            Assert.True(admitted >= Capacity - (2 * Capacity / 10), $"admitted only {admitted} in {elapsed:0.00} s; refused: {byReason}");
             Assert.All(refusals.Where(r => r is not null), r => Assert.Equal(RefusalCodes.RateLimited, r!.Code));
         });
     }
