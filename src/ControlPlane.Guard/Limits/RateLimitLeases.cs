@@ -80,17 +80,31 @@ public sealed class RateLimitLeases(
         TenantLeases tenant, ITenantRateLimitGrain grain, BucketDemand[] demands, double weight, Renewal renewal, long lifetimeTicks, CancellationToken cancellationToken)
     {
         RateLease? lease = null;
+        Settled settled;
         Interlocked.Increment(ref _grainRoundTrips);
         try
         {
             lease = await LeaseOnceRetriedAsync(grain, renewal.Demands, weight, renewal.Wanted).WaitAsync(cancellationToken);
-            return lease.Allowed ? RateDecision.Admitted : new RateDecision(false, renewal.Indices[lease.RefusedDemand], lease.RetryAfterSeconds);
         }
         finally
         {
             // Also when the grain could not be reached: held tokens go back and waiting calls look again.
-            lock (tenant) tenant.Settle(demands, weight, renewal, lease, time.GetTimestamp(), lifetimeTicks);
+            lock (tenant) settled = tenant.Settle(demands, weight, renewal, lease, time.GetTimestamp(), lifetimeTicks);
         }
+
+        if (lease.Allowed || settled.Admitted) return RateDecision.Admitted;
+        if (settled.Renewing is { } renewing)
+        {
+            // The grain refused while this silo's lease on the bucket was being renewed: that lease may have taken
+            // the bucket's last tokens, which this call can spend.
+            await renewing.WaitAsync(cancellationToken);
+            lock (tenant)
+            {
+                if (tenant.TrySpend(demands, weight, time.GetTimestamp(), lifetimeTicks)) return RateDecision.Admitted;
+            }
+        }
+
+        return new RateDecision(false, renewal.Indices[lease.RefusedDemand], lease.RetryAfterSeconds);
     }
 
     /// <summary>
@@ -115,9 +129,18 @@ public sealed class RateLimitLeases(
         demand.RefillPerSecond > 0 ? Math.Max(1, Math.Floor(Math.Min(demand.Capacity / 10, demand.RefillPerSecond * lifetimeSeconds))) : 1;
 
     /// <summary>What a call must ask the grain for: the buckets it fell short on, and how many tokens to lease for each.</summary>
-    private readonly record struct Renewal(BucketDemand[] Demands, int[] Indices, double[] Wanted, bool[] Held, TaskCompletionSource Done);
+    /// <remarks>
+    /// <c>Leasing[k]</c> says whether this call renews the silo's lease on that bucket; a call that found a renewal
+    /// already under way and waited long enough asks for its own cost only, so one silo never holds more than one
+    /// lease of a bucket (many concurrent full leases would drain the bucket into one silo while calls elsewhere,
+    /// and the concurrent ones, are refused).
+    /// </remarks>
+    private readonly record struct Renewal(BucketDemand[] Demands, int[] Indices, double[] Wanted, bool[] Leasing, bool[] Held, TaskCompletionSource Done);
 
     private readonly record struct Plan(bool Admitted, Renewal Renewal, Task? WaitFor);
+
+    /// <summary>After a renewal: whether a refused call could be paid from this silo's leases, or which renewal to wait for first.</summary>
+    private readonly record struct Settled(bool Admitted, Task? Renewing);
 
     /// <summary>One tenant's leases on this silo. Guarded by locking the instance.</summary>
     private sealed class TenantLeases
@@ -150,6 +173,7 @@ public sealed class RateLimitLeases(
             var asked = new BucketDemand[shortfall];
             var indices = new int[shortfall];
             var wanted = new double[shortfall];
+            var leasing = new bool[shortfall];
             var held = new bool[demands.Length];
             var n = 0;
             for (var i = 0; i < demands.Length; i++)
@@ -167,34 +191,76 @@ public sealed class RateLimitLeases(
 
                 asked[n] = demand;
                 indices[n] = i;
-                wanted[n] = Math.Max(cost, allotment.NextLease(demand, now, lifetimeTicks, lifetimeSeconds));
-                allotment.Renewing = done;
+                if (allotment.Renewing is null)
+                {
+                    wanted[n] = Math.Max(cost, allotment.NextLease(demand, now, lifetimeTicks, lifetimeSeconds));
+                    leasing[n] = true;
+                    allotment.Renewing = done;
+                }
+                else
+                {
+                    wanted[n] = cost;
+                }
+
                 n++;
             }
 
-            return new Plan(false, new Renewal(asked, indices, wanted, held, done), null);
+            return new Plan(false, new Renewal(asked, indices, wanted, leasing, held, done), null);
         }
 
-        /// <summary>Records what the grain granted (the call's own cost already spent), or hands held tokens back.</summary>
-        public void Settle(BucketDemand[] demands, double weight, Renewal renewal, RateLease? lease, long now, long lifetimeTicks)
+        /// <summary>
+        /// Records what the grain granted (the call's own cost already spent), or hands held tokens back. When the grain
+        /// refused, says whether this silo's leases can pay for the call after all, or which renewal may bring them.
+        /// </summary>
+        /// <remarks>
+        /// A refusal can cross a renewal by another call of this silo that took the bucket's last tokens: refusing
+        /// then would strand those tokens here, unspent, while the calls they were leased for go away refused.
+        /// </remarks>
+        public Settled Settle(BucketDemand[] demands, double weight, Renewal renewal, RateLease? lease, long now, long lifetimeTicks)
         {
             for (var k = 0; k < renewal.Demands.Length; k++)
             {
                 var demand = renewal.Demands[k];
                 var allotment = Get(demand);
                 if (ReferenceEquals(allotment.Renewing, renewal.Done)) allotment.Renewing = null;
-                if (lease is { Allowed: true, Granted: { } granted }) allotment.Renew(demand, granted[k], Cost(demand, weight), now, lifetimeTicks);
+                if (renewal.Leasing[k] && lease is { Allowed: true, Granted: { } granted }) allotment.Renew(demand, granted[k], Cost(demand, weight), now, lifetimeTicks);
             }
 
+            var settled = default(Settled);
             if (lease is not { Allowed: true })
             {
                 for (var i = 0; i < demands.Length; i++)
                 {
                     if (renewal.Held[i]) Get(demands[i]).Refund(Cost(demands[i], weight));
                 }
+
+                // Only a refusal: a grain that could not be reached leaves the call undecided, and undecided fails closed.
+                if (lease is not null) settled = TrySpend(demands, weight, now, lifetimeTicks) ? new Settled(true, null) : new Settled(false, RenewingFor(demands));
             }
 
             renewal.Done.TrySetResult();
+            return settled;
+        }
+
+        private Task? RenewingFor(BucketDemand[] demands)
+        {
+            foreach (var demand in demands)
+            {
+                if (Get(demand).Renewing is { } renewing) return renewing.Task;
+            }
+
+            return null;
+        }
+
+        public bool TrySpend(BucketDemand[] demands, double weight, long now, long lifetimeTicks)
+        {
+            foreach (var demand in demands)
+            {
+                if (Get(demand).Usable(demand, now, lifetimeTicks) < Cost(demand, weight)) return false;
+            }
+
+            foreach (var demand in demands) Get(demand).Spend(Cost(demand, weight));
+            return true;
         }
 
         public void SweepIfDue(long now, TimeProvider time)
