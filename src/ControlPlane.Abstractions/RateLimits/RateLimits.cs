@@ -65,7 +65,8 @@ public sealed record RateLease(
 
 /// <summary>
 /// Every token bucket of one tenant, owned by one grain so budgets are exact across the cluster and one call
-/// costs one round trip. A call takes from all its buckets or from none, so nothing has to be handed back.
+/// costs one round trip. A call takes from all its buckets or from none, so a refused call has nothing to hand back;
+/// a silo hands back the leased tokens it did not spend (see <see cref="LeaseAsync"/>).
 /// Levels are soft state: after a failover the buckets start full again, which admits one burst at worst.
 /// </summary>
 [Alias("cp.ITenantRateLimitGrain")]
@@ -79,6 +80,11 @@ public interface ITenantRateLimitGrain : IGrainWithStringKey
     /// <paramref name="wanted"/> tokens per bucket for the caller's silo to spend on later calls without a round trip.
     /// Extra tokens come only from what the bucket holds; they never make a call refused.
     /// </summary>
-    [Alias("Lease")]
-    Task<RateLease> LeaseAsync([Immutable] BucketDemand[] demands, double weight, [Immutable] double[] wanted);
+    /// <param name="returned">
+    /// Tokens of the caller's earlier leases that expired unspent, per bucket (or null): they go back into the bucket
+    /// (never above its capacity) before the call is decided. The caller sends each unspent token back at most once,
+    /// so a bucket never admits more than it held.
+    /// </param>
+    [Alias("LeaseReturning")]
+    Task<RateLease> LeaseAsync([Immutable] BucketDemand[] demands, double weight, [Immutable] double[] wanted, [Immutable] double[]? returned);
 }

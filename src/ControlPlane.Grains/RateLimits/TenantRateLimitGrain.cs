@@ -20,9 +20,22 @@ public sealed class TenantRateLimitGrain([FromKeyedServices(ControlPlaneClock.Se
         return Task.FromResult(lease.Allowed ? RateDecision.Admitted : new RateDecision(false, lease.RefusedDemand, lease.RetryAfterSeconds));
     }
 
-    public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted)
+    public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted, double[]? returned)
     {
         if (wanted.Length != demands.Length) throw new ArgumentException("One wanted amount per demand.", nameof(wanted));
+        if (returned is not null)
+        {
+            if (returned.Length != demands.Length) throw new ArgumentException("One returned amount per demand.", nameof(returned));
+            var now = time.GetTimestamp();
+            for (var i = 0; i < demands.Length; i++)
+            {
+                // Negative or non-finite amounts are ignored: a return can only give back, never take.
+                if (!(returned[i] > 0) || double.IsInfinity(returned[i])) continue;
+                var demand = demands[i];
+                _buckets[(demand.Level, demand.Subject)] = new Bucket(Math.Min(demand.Capacity, Level(demand, now) + returned[i]), demand.Capacity, demand.RefillPerSecond, now);
+            }
+        }
+
         return Task.FromResult(Lease(demands, weight, wanted));
     }
 

@@ -15,7 +15,8 @@ namespace ControlPlane.Guard.Limits;
 /// <item>A lease grows only while this silo spends it: it starts at the call's own cost, doubles when used up within
 /// its lifetime and shrinks to what was spent when it expires, and never exceeds a tenth of the bucket or what the
 /// bucket refills in one lifetime. A bucket that does not refill is never leased: a budget stays exact.</item>
-/// <item>A lease lives <see cref="RateLimitOptions.LeaseLifetime"/> (default 1 s); what is left then is dropped.</item>
+/// <item>A lease lives <see cref="RateLimitOptions.LeaseLifetime"/> (default 1 s); what is left then goes back to the
+/// bucket with this silo's next renewal of it.</item>
 /// <item>A lease is only good for the bucket shape it was granted under, so an operator who tightens a limit stops
 /// leased tokens on the next call, on every silo (policy reaches them within milliseconds).</item>
 /// </list>
@@ -49,7 +50,7 @@ public sealed class RateLimitLeases(
             Interlocked.Increment(ref _grainRoundTrips);
             var costs = new double[demands.Length];
             for (var i = 0; i < costs.Length; i++) costs[i] = Math.Min(weight, demands[i].Capacity);
-            var exact = await LeaseOnceRetriedAsync(grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight, costs).WaitAsync(cancellationToken);
+            var exact = await LeaseOnceRetriedAsync(grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight, costs, null).WaitAsync(cancellationToken);
             return exact.Allowed ? RateDecision.Admitted : new RateDecision(false, exact.RefusedDemand, exact.RetryAfterSeconds);
         }
 
@@ -84,7 +85,7 @@ public sealed class RateLimitLeases(
         Interlocked.Increment(ref _grainRoundTrips);
         try
         {
-            lease = await LeaseOnceRetriedAsync(grain, renewal.Demands, weight, renewal.Wanted).WaitAsync(cancellationToken);
+            lease = await LeaseOnceRetriedAsync(grain, renewal.Demands, weight, renewal.Wanted, renewal.Returned).WaitAsync(cancellationToken);
         }
         finally
         {
@@ -110,17 +111,19 @@ public sealed class RateLimitLeases(
     /// <summary>
     /// One retry when Orleans rejects the message because the grain's silo is leaving the cluster (a rolling
     /// restart): the retry reaches the grain's new activation. At worst tokens are taken twice, which errs on the
-    /// strict side; a silo that is really gone fails both attempts and the guard refuses as undecided.
+    /// strict side; a silo that is really gone fails both attempts and the guard refuses as undecided. The retry
+    /// returns no expired tokens: the first attempt may have returned them, and returning them twice would let the
+    /// bucket admit more than it held.
     /// </summary>
-    private static async Task<RateLease> LeaseOnceRetriedAsync(ITenantRateLimitGrain grain, BucketDemand[] demands, double weight, double[] wanted)
+    private static async Task<RateLease> LeaseOnceRetriedAsync(ITenantRateLimitGrain grain, BucketDemand[] demands, double weight, double[] wanted, double[]? returned)
     {
         try
         {
-            return await grain.LeaseAsync(demands, weight, wanted);
+            return await grain.LeaseAsync(demands, weight, wanted, returned);
         }
         catch (OrleansMessageRejectionException)
         {
-            return await grain.LeaseAsync(demands, weight, wanted);
+            return await grain.LeaseAsync(demands, weight, wanted, null);
         }
     }
 
@@ -135,7 +138,7 @@ public sealed class RateLimitLeases(
     /// lease of a bucket (many concurrent full leases would drain the bucket into one silo while calls elsewhere,
     /// and the concurrent ones, are refused).
     /// </remarks>
-    private readonly record struct Renewal(BucketDemand[] Demands, int[] Indices, double[] Wanted, bool[] Leasing, bool[] Held, TaskCompletionSource Done);
+    private readonly record struct Renewal(BucketDemand[] Demands, int[] Indices, double[] Wanted, double[]? Returned, bool[] Leasing, bool[] Held, TaskCompletionSource Done);
 
     private readonly record struct Plan(bool Admitted, Renewal Renewal, Task? WaitFor);
 
@@ -174,6 +177,7 @@ public sealed class RateLimitLeases(
             var indices = new int[shortfall];
             var wanted = new double[shortfall];
             var leasing = new bool[shortfall];
+            double[]? returned = null;
             var held = new bool[demands.Length];
             var n = 0;
             for (var i = 0; i < demands.Length; i++)
@@ -196,6 +200,7 @@ public sealed class RateLimitLeases(
                     wanted[n] = Math.Max(cost, allotment.NextLease(demand, now, lifetimeTicks, lifetimeSeconds));
                     leasing[n] = true;
                     allotment.Renewing = done;
+                    if (allotment.TakeExpiredUnspent(demand, now, lifetimeTicks) is > 0 and var unspent) (returned ??= new double[shortfall])[n] = unspent;
                 }
                 else
                 {
@@ -205,7 +210,7 @@ public sealed class RateLimitLeases(
                 n++;
             }
 
-            return new Plan(false, new Renewal(asked, indices, wanted, leasing, held, done), null);
+            return new Plan(false, new Renewal(asked, indices, wanted, returned, leasing, held, done), null);
         }
 
         /// <summary>
@@ -324,6 +329,20 @@ public sealed class RateLimitLeases(
             if (_size == 0 || demand.Capacity != _capacity || demand.RefillPerSecond != _refill) return 1;
             var next = now - LeasedAt < lifetimeTicks ? _size * 2 : Math.Max(1, _spent);
             return Math.Min(largest, next);
+        }
+
+        /// <summary>
+        /// Tokens of a lease that expired unspent, taken out of this silo's hands so they are sent back to the bucket
+        /// once: without that, a long burst against a small bucket would lose up to a lease per silo per lifetime and
+        /// refuse callers that had not spent their budget. Only under the shape they were granted under: a limit
+        /// the operator changed starts afresh.
+        /// </summary>
+        public double TakeExpiredUnspent(in BucketDemand demand, long now, long lifetimeTicks)
+        {
+            if (_tokens <= 0 || now - LeasedAt < lifetimeTicks || demand.Capacity != _capacity || demand.RefillPerSecond != _refill) return 0;
+            var unspent = _tokens;
+            _tokens = 0;
+            return unspent;
         }
 
         public void Renew(in BucketDemand demand, double granted, double cost, long now, long lifetimeTicks)

@@ -119,6 +119,28 @@ public sealed class RateLimitLeaseTests(ITestOutputHelper output)
         }, exact);
     }
 
+    [Fact]
+    public async Task Returned_tokens_never_lift_a_bucket_above_its_capacity_nor_take_from_it()
+    {
+        await OnClusterAsync(1, async cluster =>
+        {
+            var grain = cluster.Client.GetGrain<ITenantRateLimitGrain>("lease-return");
+            BucketDemand[] agent = [new(BucketLevel.Agent, "a", 10, 0.001)];
+
+            var lease = await grain.LeaseAsync(agent, 1, [5], null);
+            Assert.Equal([5d], lease.Granted!);
+
+            // More than was ever leased (a confused silo), then a negative amount: the bucket ends full, no fuller,
+            // and nothing is taken by a "return".
+            Assert.True((await grain.LeaseAsync(agent, 1, [1], [100])).Allowed);
+            Assert.True((await grain.LeaseAsync(agent, 1, [1], [-50])).Allowed);
+
+            var admitted = 0;
+            while ((await grain.TakeAsync(agent, 1)).Allowed) admitted++;
+            Assert.Equal(8, admitted);
+        });
+    }
+
     private static async Task OnClusterAsync(short silos, Func<GuardCluster, Task> test, IReadOnlyDictionary<string, string?>? settings = null)
     {
         await using var cluster = await GuardCluster.StartAsync(silos, settings: settings);

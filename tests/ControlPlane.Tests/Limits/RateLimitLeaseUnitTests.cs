@@ -38,12 +38,60 @@ public sealed class RateLimitLeaseUnitTests(ITestOutputHelper output)
         Assert.All(calls.Where(c => !c.Result.Allowed), c => Assert.Equal(0, c.Result.RefusedDemand));
     }
 
-    private static RateLimitLeases NewLeases(HeldBucketGrain grain)
+    [Fact]
+    public async Task Tokens_a_lease_left_unspent_go_back_to_the_bucket_once_it_expired()
+    {
+        // Session 8's CI refused a user 19 times before it had spent its budget: leases that expired unspent during a
+        // slow burst had taken their tokens from the bucket for good.
+        var clock = new FakeTimeProvider();
+        var grain = new HeldBucketGrain(Capacity);
+        var leases = NewLeases(grain, clock);
+
+        // Sequential calls grow the lease (1, 2, 4, 8 tokens): after 8 calls the silo holds 7 it has not spent.
+        for (var i = 0; i < 8; i++) Assert.True(await DecideAsync(leases, grain, "unspent"));
+        Assert.Equal(Capacity - 15, grain.Level);
+
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.True(await DecideAsync(leases, grain, "unspent"));
+
+        Assert.Equal([7d], grain.ReturnedEach);
+        // Nine calls spent nine tokens; the rest of the last grant is this silo's new lease.
+        Assert.Equal(Capacity - 9 - (grain.LastGrant - 1), grain.Level);
+    }
+
+    [Fact]
+    public async Task A_lease_retried_after_a_rejected_message_does_not_return_its_tokens_twice()
+    {
+        var clock = new FakeTimeProvider();
+        var grain = new HeldBucketGrain(Capacity);
+        var leases = NewLeases(grain, clock);
+        for (var i = 0; i < 8; i++) Assert.True(await DecideAsync(leases, grain, "rejected"));
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+
+        // The grain takes the returned tokens, then its silo rejects the reply (it is leaving the cluster): the
+        // guard's one retry must not send them again.
+        grain.RejectNext = true;
+        Assert.True(await DecideAsync(leases, grain, "rejected"));
+
+        Assert.Equal([7d], grain.ReturnedEach);
+        // The rejected request carried the 7 tokens; its retry carried none.
+        Assert.Equal([7d], grain.ReturnedByRequest[^2]!);
+        Assert.Null(grain.ReturnedByRequest[^1]);
+    }
+
+    private static async Task<bool> DecideAsync(RateLimitLeases leases, HeldBucketGrain grain, string tenant)
+    {
+        var call = leases.TakeAsync(tenant, TenantOnly, 1, CancellationToken.None).AsTask();
+        await grain.AnswerUntilAsync([call]);
+        return call.Result.Allowed;
+    }
+
+    // A clock that does not move unless the test moves it: no lease expires and the bucket does not refill on its own.
+    private static RateLimitLeases NewLeases(HeldBucketGrain grain, FakeTimeProvider? clock = null)
     {
         var factory = DispatchProxy.Create<IGrainFactory, OneGrainFactory>();
         ((OneGrainFactory)(object)factory).Grain = grain;
-        // A clock that does not move: no lease expires and the bucket does not refill, so the counts are exact.
-        return new RateLimitLeases(factory, Options.Create(new RateLimitOptions()), new FakeTimeProvider());
+        return new RateLimitLeases(factory, Options.Create(new RateLimitOptions()), clock ?? new FakeTimeProvider());
     }
 
     /// <summary>A grain factory that only hands out the one bucket grain.</summary>
@@ -61,17 +109,47 @@ public sealed class RateLimitLeaseUnitTests(ITestOutputHelper output)
         private readonly Lock _gate = new();
         private readonly List<(double Cost, double Wanted, TaskCompletionSource<RateLease> Answer)> _held = [];
 
-        public double Level { get; set; } = level;
+        public double Level { get; private set; } = level;
+
+        /// <summary>What each lease request returned, in order (null: nothing).</summary>
+        public List<double[]?> ReturnedByRequest { get; } = [];
+
+        /// <summary>Every positive amount a silo returned, in order.</summary>
+        public List<double> ReturnedEach { get; } = [];
+
+        /// <summary>Tokens granted to the last lease answered.</summary>
+        public double LastGrant { get; private set; }
+
+        /// <summary>When set, the next lease request returns its tokens and then fails as a rejected message.</summary>
+        public bool RejectNext { get; set; }
 
         /// <summary>The most requests for more than their own cost among those held at one time.</summary>
         public int MostLeasesAtOnce { get; private set; }
 
         public Task<RateDecision> TakeAsync(BucketDemand[] demands, double weight) => throw new NotSupportedException();
 
-        public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted)
+        public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted, double[]? returned)
         {
             var answer = new TaskCompletionSource<RateLease>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_gate) _held.Add((Math.Min(weight, demands[0].Capacity), wanted[0], answer));
+            lock (_gate)
+            {
+                ReturnedByRequest.Add(returned);
+                if (returned is [> 0 and var back])
+                {
+                    ReturnedEach.Add(back);
+                    Level = Math.Min(Capacity, Level + back);
+                }
+
+                if (RejectNext)
+                {
+                    RejectNext = false;
+                    return Task.FromException<RateLease>((Exception)Activator.CreateInstance(
+                        typeof(OrleansMessageRejectionException), BindingFlags.Instance | BindingFlags.NonPublic, null, ["the silo is leaving"], null)!);
+                }
+
+                _held.Add((Math.Min(weight, demands[0].Capacity), wanted[0], answer));
+            }
+
             return answer.Task;
         }
 
@@ -102,6 +180,7 @@ public sealed class RateLimitLeaseUnitTests(ITestOutputHelper output)
 
                     var take = Math.Max(cost, Math.Min(wanted, cost + Math.Floor(Level - cost)));
                     Level -= take;
+                    LastGrant = take;
                     answer.SetResult(new RateLease(true, -1, 0, [take]));
                 }
             }
