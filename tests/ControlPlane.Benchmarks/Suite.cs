@@ -572,29 +572,20 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
             return;
         }
 
-        var rounds = quick ? 200 : 1_000;
+        var rounds = quick ? 400 : 2_000;
         var database = "cp_bench_" + Guid.NewGuid().ToString("N")[..12];
         await ExecuteAsync(admin, $"CREATE DATABASE {database}");
         try
         {
             var arguments = new Dictionary<string, object?> { ["customer_id"] = "cust_DEMO00000001", ["amount_cents"] = 100, ["reason"] = "requested" };
             var bareHistogram = Figures.NewHistogram();
-            string bareWarmUp, guardedWarmUp;
-            await using (var bare = await BareServer.StartAsync(Path.Combine(root, "bare-action", "support-desk.db")))
-            await using (var client = await bare.ConnectAsync())
-            {
-                bareWarmUp = await JitWarmUp.RepeatingUntilSettledAsync(() => client.CallToolAsync("create_refund", arguments).AsTask(), TimeSpan.FromSeconds(quick ? 30 : 60));
-                for (var i = 0; i < rounds; i++)
-                {
-                    var t = Stopwatch.GetTimestamp();
-                    var result = await client.CallToolAsync("create_refund", arguments);
-                    bareHistogram.RecordValue(LoadGenerator.Micros(t));
-                    if (result.IsError is true) throw new InvalidOperationException("The bare refund failed.");
-                }
-            }
-
             var guardedHistogram = Figures.NewHistogram();
+            string bareWarmUp, guardedWarmUp;
             var pg = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ToString();
+            // Both servers run side by side and their calls alternate, one bare, one guarded: a stall of this shared
+            // machine lands on both columns alike instead of on whichever ran during it.
+            await using (var bare = await BareServer.StartAsync(Path.Combine(root, "bare-action", "support-desk.db")))
+            await using (var bareClient = await bare.ConnectAsync())
             await using (var host = await BenchHost.StartAsync(Path.Combine(root, "action"), new BenchHostOptions
             {
                 Settings = { ["ControlPlane:Audit:Provider"] = "PostgreSQL", ["ControlPlane:Audit:ConnectionString"] = pg },
@@ -603,8 +594,22 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
                 using var http = host.OperatorHttp();
                 (await http.PutAsJsonAsync("/api/v1/tenants/demo/servers/support-desk/mode", new { mode = "read-write", reason = "benchmark" })).EnsureSuccessStatusCode();
                 await using var client = await host.ConnectAsync();
+                bareWarmUp = await JitWarmUp.RepeatingUntilSettledAsync(BareRefundAsync, TimeSpan.FromSeconds(quick ? 30 : 60));
                 guardedWarmUp = await JitWarmUp.RepeatingUntilSettledAsync(ConfirmedRefundAsync, TimeSpan.FromSeconds(quick ? 30 : 60));
-                for (var i = 0; i < rounds; i++) guardedHistogram.RecordValue(await ConfirmedRefundAsync());
+                for (var i = 0; i < rounds; i++)
+                {
+                    bareHistogram.RecordValue(await BareRefundAsync());
+                    guardedHistogram.RecordValue(await ConfirmedRefundAsync());
+                }
+
+                async Task<long> BareRefundAsync()
+                {
+                    var t = Stopwatch.GetTimestamp();
+                    var result = await bareClient.CallToolAsync("create_refund", arguments);
+                    var micros = LoadGenerator.Micros(t);
+                    if (result.IsError is true) throw new InvalidOperationException("The bare refund failed.");
+                    return micros;
+                }
 
                 // One round: the refusal and the approval (not timed), then the confirmed call (timed, in µs).
                 async Task<long> ConfirmedRefundAsync()
@@ -626,10 +631,11 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
 
             var bareFigures = Figures.From(bareHistogram);
             var guardedFigures = Figures.From(guardedHistogram);
-            print($"## Confirmed action: create_refund with a valid confirmation token, audit on PostgreSQL ({rounds} calls, one session)");
+            print($"## Confirmed action: create_refund with a valid confirmation token, audit on PostgreSQL ({rounds} calls each, one session each, alternating)");
             print("");
             print("Each guarded call carries a freshly approved confirmation token (approval not timed); before the refund runs, its audit intent is durable in PostgreSQL " +
-                  "(synchronous_commit=on), then its result record. The bare server runs the same tool with no guard and no audit.");
+                  "(synchronous_commit=on), then its result record. The bare server runs the same tool with no guard and no audit, beside it: " +
+                  "the two servers' calls alternate, so a stall of the machine weighs on both columns alike.");
             print("");
             print($"Warm-up: bare server, {bareWarmUp}; ControlPlane, {guardedWarmUp}.");
             print("");
