@@ -36,6 +36,9 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     /// <summary>Log messages are deprecated by the newest specification, but the servers in use still send them; they pass through as they are.</summary>
     private const string LoggingMessageMethod = "notifications/message";
 
+    // How long a result waits for the progress sent before it to reach a caller that is slow to read.
+    private static readonly TimeSpan ProgressFlushBound = TimeSpan.FromSeconds(1);
+
     private readonly UpstreamOptions _options;
     private readonly ToolCatalog _catalog;
     private readonly GuardStateCache _guardState;
@@ -51,6 +54,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     private readonly Dictionary<string, Dictionary<string, Subscriber>> _subscribers = new(StringComparer.Ordinal);
     private TaskCompletionSource _wake = NewSignal();
     private McpClient? _client;
+    private readonly ProgressTap _progress = new();
     private Task _supervisor = Task.CompletedTask;
     private int _healthCheckRunning;
 
@@ -151,7 +155,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                 using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(stop))
                 {
                     connectTimeout.CancelAfter(_options.ConnectTimeout);
-                    client = await McpClient.CreateAsync(CreateTransport(), new McpClientOptions
+                    client = await McpClient.CreateAsync(_progress.Wrap(CreateTransport()), new McpClientOptions
                     {
                         ClientInfo = new Implementation { Name = "controlplane-gateway", Version = "1.0" },
                         Handlers = new McpClientHandlers
@@ -467,39 +471,20 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
 
         var caller = request.Server;
         _callers.AddOrUpdate(caller, 1, static (_, n) => n + 1);
-        IAsyncDisposable? progressForwarding = null;
-        var forwarding = new ProgressForwarding();
+        ProgressRelay? progress = null;
         try
         {
             var upstreamParams = new CallToolRequestParams { Name = toolName, Arguments = request.Params?.Arguments };
             if (request.Params?.ProgressToken is { } callerToken)
             {
-                var ourToken = new ProgressToken(Guid.NewGuid().ToString("N"));
-                upstreamParams.Meta = new System.Text.Json.Nodes.JsonObject { ["progressToken"] = ourToken.ToString() };
-                progressForwarding = client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, async (notification, ct) =>
-                {
-                    if (notification.Params is null) return;
-                    var progress = JsonSerializer.Deserialize(notification.Params, McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(ProgressNotificationParams))) as ProgressNotificationParams;
-                    if (progress is null || progress.ProgressToken != ourToken) return;
-                    Interlocked.Increment(ref forwarding.Pending);
-                    try
-                    {
-                        await forwarding.ForwardInOrderAsync(progress.Progress,
-                            value => caller.NotifyProgressAsync(callerToken, value, cancellationToken: ct), ct);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        // The caller left; the call itself carries on and ends on its own.
-                    }
-                    finally
-                    {
-                        Interlocked.Decrement(ref forwarding.Pending);
-                    }
-                });
+                // Our own token upstream: the caller's could collide with another caller's on this shared connection.
+                var ourToken = Guid.NewGuid().ToString("N");
+                upstreamParams.Meta = new System.Text.Json.Nodes.JsonObject { ["progressToken"] = ourToken };
+                progress = _progress.Open(ourToken, value => caller.NotifyProgressAsync(callerToken, value, cancellationToken: cancellationToken));
             }
 
             var result = await client.CallToolAsync(upstreamParams, cancellationToken);
-            if (progressForwarding is not null) await forwarding.DrainAsync(_time);
+            if (progress is not null) await progress.FlushAsync(ProgressFlushBound, _time);
             return result;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -517,7 +502,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
         }
         finally
         {
-            if (progressForwarding is not null) await progressForwarding.DisposeAsync();
+            if (progress is not null) await progress.DisposeAsync();
             if (_callers.AddOrUpdate(caller, 0, static (_, n) => n - 1) <= 0) _callers.TryRemove(new KeyValuePair<McpServer, int>(caller, 0));
         }
     }

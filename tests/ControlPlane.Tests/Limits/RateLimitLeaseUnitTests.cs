@@ -43,15 +43,7 @@ public sealed class RateLimitLeaseUnitTests(ITestOutputHelper output)
     {
         // Session 8's CI refused a user 19 times before it had spent its budget: leases that expired unspent during a
         // slow burst had taken their tokens from the bucket for good.
-        var clock = new FakeTimeProvider();
-        var grain = new HeldBucketGrain(Capacity);
-        var leases = NewLeases(grain, clock);
-
-        // Sequential calls grow the lease (1, 2, 4, 8 tokens): after 8 calls the silo holds 7 it has not spent.
-        for (var i = 0; i < 8; i++) Assert.True(await DecideAsync(leases, grain, "unspent"));
-        Assert.Equal(Capacity - 15, grain.Level);
-
-        clock.Advance(TimeSpan.FromSeconds(1.5));
+        var (grain, leases) = await SevenUnspentThenExpiredAsync("unspent");
         Assert.True(await DecideAsync(leases, grain, "unspent"));
 
         Assert.Equal([7d], grain.ReturnedEach);
@@ -62,11 +54,7 @@ public sealed class RateLimitLeaseUnitTests(ITestOutputHelper output)
     [Fact]
     public async Task A_lease_retried_after_a_rejected_message_does_not_return_its_tokens_twice()
     {
-        var clock = new FakeTimeProvider();
-        var grain = new HeldBucketGrain(Capacity);
-        var leases = NewLeases(grain, clock);
-        for (var i = 0; i < 8; i++) Assert.True(await DecideAsync(leases, grain, "rejected"));
-        clock.Advance(TimeSpan.FromSeconds(1.5));
+        var (grain, leases) = await SevenUnspentThenExpiredAsync("rejected");
 
         // The grain takes the returned tokens, then its silo rejects the reply (it is leaving the cluster): the
         // guard's one retry must not send them again.
@@ -77,6 +65,18 @@ public sealed class RateLimitLeaseUnitTests(ITestOutputHelper output)
         // The rejected request carried the 7 tokens; its retry carried none.
         Assert.Equal([7d], grain.ReturnedByRequest[^2]!);
         Assert.Null(grain.ReturnedByRequest[^1]);
+    }
+
+    /// <summary>Sequential calls grow the lease (1, 2, 4, 8 tokens): after 8 calls the silo holds 7 unspent; then it expires.</summary>
+    private static async Task<(HeldBucketGrain Grain, RateLimitLeases Leases)> SevenUnspentThenExpiredAsync(string tenant)
+    {
+        var clock = new FakeTimeProvider();
+        var grain = new HeldBucketGrain(Capacity);
+        var leases = NewLeases(grain, clock);
+        for (var i = 0; i < 8; i++) Assert.True(await DecideAsync(leases, grain, tenant));
+        Assert.Equal(Capacity - 15, grain.Level);
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        return (grain, leases);
     }
 
     private static async Task<bool> DecideAsync(RateLimitLeases leases, HeldBucketGrain grain, string tenant)
