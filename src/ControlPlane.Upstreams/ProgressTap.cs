@@ -27,9 +27,11 @@ internal sealed class ProgressTap
     /// <summary>A relay for one call's progress token; disposing it stops listening for that token.</summary>
     public ProgressRelay Open(string token, Func<ProgressNotificationValue, Task> send)
     {
-        var relay = new ProgressRelay(send, () => _relays.TryRemove(token, out _));
-        if (!_relays.TryAdd(token, relay)) throw new InvalidOperationException("A progress token is already being relayed.");
-        return relay;
+        ProgressRelay? relay = null;
+        relay = new ProgressRelay(send, () => _relays.TryRemove(new KeyValuePair<string, ProgressRelay>(token, relay!)));
+        if (_relays.TryAdd(token, relay)) return relay;
+        relay.Stop();
+        throw new InvalidOperationException("A progress token is already being relayed.");
     }
 
     private void Observe(JsonRpcNotification notification)
@@ -40,9 +42,9 @@ internal sealed class ProgressTap
         {
             progress = notification.Params.Deserialize(McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(ProgressNotificationParams))) as ProgressNotificationParams;
         }
-        catch (JsonException)
+        catch (Exception)
         {
-            // A malformed notification is the upstream's problem; it relays nothing.
+            // A malformed notification is the upstream's problem: it relays nothing, and must not end the connection.
             return;
         }
 
@@ -106,7 +108,11 @@ internal sealed class ProgressTap
 /// </summary>
 internal sealed class ProgressRelay : IAsyncDisposable
 {
-    private readonly Channel<ProgressNotificationValue> _queue = Channel.CreateUnbounded<ProgressNotificationValue>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    // Bounded so an upstream flooding progress at a caller that does not read cannot grow it without limit: beyond
+    // 1,024 unsent notifications the oldest go, never the newest.
+    private readonly Channel<ProgressNotificationValue> _queue = Channel.CreateBounded<ProgressNotificationValue>(
+        new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest });
+    private volatile bool _stopped;
     private readonly Func<ProgressNotificationValue, Task> _send;
     private readonly Action _close;
     private readonly Task _forwarding;
@@ -123,6 +129,7 @@ internal sealed class ProgressRelay : IAsyncDisposable
     /// <summary>
     /// After the call's result arrived: forwards what the upstream sent before it (already queued, see
     /// <see cref="ProgressTap"/>), waiting at most <paramref name="bound"/> for a slow caller before the result goes.
+    /// Whatever is not sent by then is dropped: MCP allows no progress after the result.
     /// </summary>
     public async Task FlushAsync(TimeSpan bound, TimeProvider time)
     {
@@ -135,14 +142,22 @@ internal sealed class ProgressRelay : IAsyncDisposable
         catch (TimeoutException)
         {
             // The caller is not reading; the result must not wait for it any longer.
+            Stop();
         }
     }
 
+    /// <summary>No more sends, whatever is queued (the call ended, failed or was cancelled).</summary>
     public ValueTask DisposeAsync()
     {
+        Stop();
+        return ValueTask.CompletedTask;
+    }
+
+    internal void Stop()
+    {
+        _stopped = true;
         _close();
         _queue.Writer.TryComplete();
-        return ValueTask.CompletedTask;
     }
 
     private async Task ForwardAsync()
@@ -150,6 +165,7 @@ internal sealed class ProgressRelay : IAsyncDisposable
         var last = double.NegativeInfinity;
         await foreach (var value in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
         {
+            if (_stopped) return;
             if (value.Progress <= last) continue;
             last = value.Progress;
             try

@@ -87,4 +87,8 @@ public interface ITenantRateLimitGrain : IGrainWithStringKey
     /// </param>
     [Alias("LeaseReturning")]
     Task<RateLease> LeaseAsync([Immutable] BucketDemand[] demands, double weight, [Immutable] double[] wanted, [Immutable] double[]? returned);
+
+    /// <summary>The lease call of silos built before unspent tokens were returned: kept so they work during a rolling upgrade.</summary>
+    [Alias("Lease")]
+    Task<RateLease> LeaseAsync([Immutable] BucketDemand[] demands, double weight, [Immutable] double[] wanted);
 }

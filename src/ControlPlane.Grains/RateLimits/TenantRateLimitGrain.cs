@@ -20,6 +20,8 @@ public sealed class TenantRateLimitGrain([FromKeyedServices(ControlPlaneClock.Se
         return Task.FromResult(lease.Allowed ? RateDecision.Admitted : new RateDecision(false, lease.RefusedDemand, lease.RetryAfterSeconds));
     }
 
+    public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted) => LeaseAsync(demands, weight, wanted, null);
+
     public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted, double[]? returned)
     {
         if (wanted.Length != demands.Length) throw new ArgumentException("One wanted amount per demand.", nameof(wanted));

@@ -240,21 +240,14 @@ public sealed class RateLimitLeases(
                 }
 
                 // Only a refusal: a grain that could not be reached leaves the call undecided, and undecided fails closed.
-                if (lease is not null) settled = TrySpend(demands, weight, now, lifetimeTicks) ? new Settled(true, null) : new Settled(false, RenewingFor(demands));
+                if (lease is not null)
+                {
+                    settled = TrySpend(demands, weight, now, lifetimeTicks) ? new Settled(true, null) : new Settled(false, Get(renewal.Demands[lease.RefusedDemand]).Renewing?.Task);
+                }
             }
 
             renewal.Done.TrySetResult();
             return settled;
-        }
-
-        private Task? RenewingFor(BucketDemand[] demands)
-        {
-            foreach (var demand in demands)
-            {
-                if (Get(demand).Renewing is { } renewing) return renewing.Task;
-            }
-
-            return null;
         }
 
         public bool TrySpend(BucketDemand[] demands, double weight, long now, long lifetimeTicks)

@@ -128,6 +128,8 @@ public sealed class RateLimitLeaseUnitTests(ITestOutputHelper output)
 
         public Task<RateDecision> TakeAsync(BucketDemand[] demands, double weight) => throw new NotSupportedException();
 
+        public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted) => throw new NotSupportedException();
+
         public Task<RateLease> LeaseAsync(BucketDemand[] demands, double weight, double[] wanted, double[]? returned)
         {
             var answer = new TaskCompletionSource<RateLease>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -68,22 +68,32 @@ public sealed class ProgressTapTests
     }
 
     [Fact]
-    public async Task A_caller_that_does_not_read_holds_the_result_back_only_for_the_bound()
+    public async Task A_caller_that_does_not_read_holds_the_result_back_only_for_the_bound_and_gets_nothing_after_it()
     {
         var upstream = new ScriptedTransport();
         var tap = new ProgressTap();
         var transport = await tap.Wrap(upstream).ConnectAsync();
         var stuck = new TaskCompletionSource();
-        await using var relay = tap.Open("call-3", _ => stuck.Task);
+        var sent = new List<float>();
+        await using var relay = tap.Open("call-3", async value =>
+        {
+            lock (sent) sent.Add(value.Progress);
+            await stuck.Task;
+        });
         upstream.Send(Progress("call-3", 1));
-        await transport.MessageReader.ReadAsync();
+        upstream.Send(Progress("call-3", 2));
+        for (var i = 0; i < 2; i++) await transport.MessageReader.ReadAsync();
 
         var clock = new FakeTimeProvider();
         var flush = relay.FlushAsync(TimeSpan.FromSeconds(1), clock);
         Assert.False(flush.IsCompleted);
         clock.Advance(TimeSpan.FromSeconds(1));
         await flush.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The result has gone: the caller's read comes back, and the value still queued is never sent after it.
         stuck.SetResult();
+        await Task.Delay(200);
+        lock (sent) Assert.Equal([1f], sent);
     }
 
     [Fact]

@@ -200,7 +200,11 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
             var wire = messages.Where(m => m.TryGetProperty("method", out var method) && method.GetString() == "notifications/progress")
                 .Select(m => m.GetProperty("params")).ToList();
             Assert.All(wire, p => Assert.Equal("wire", p.GetProperty("progressToken").GetString()));
-            Assert.Equal([1d, 2d, 3d, 4d], wire.Select(p => p.GetProperty("progress").GetDouble()));
+            // All four, unless forwarding them outlasted the 1 s a result waits for a slow caller; then a prefix, never
+            // a gap or a step backwards.
+            var values = wire.Select(p => p.GetProperty("progress").GetDouble()).ToList();
+            Assert.InRange(values.Count, 3, 4);
+            Assert.Equal(Enumerable.Range(1, values.Count).Select(i => (double)i), values);
             Assert.False(messages[^1].GetProperty("result").TryGetProperty("isError", out var isError) && isError.GetBoolean());
         }
 
