@@ -92,10 +92,32 @@ public sealed class ProductionClusterTlsTests(ITestOutputHelper output) : IAsync
         Assert.NotNull(failure);
         intruder.Kill();
 
-        // The cluster is unharmed.
+        // The cluster is unharmed. The intruder wrote itself into the shared membership table before its handshakes
+        // failed, so until the two silos have declared it dead (Orleans' probes and votes, tens of seconds on a busy
+        // machine) a call whose grain it was to own can wait; CI once saw a clear outlast 60 s. The cluster must
+        // come back by itself within a few minutes, with no operator doing anything but retry.
         using var onSecond = Operator(second, adminKey);
-        Assert.True((await onSecond.PostAsJsonAsync($"/api/v1/kill-switches/{set.GetProperty("id").GetString()}/clear", new { reason = "done" })).IsSuccessStatusCode);
-        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
+        var deadline = DateTime.UtcNow.AddMinutes(4);
+        var cleared = false;
+        while (!cleared)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The cluster did not serve a kill-switch clear within 4 minutes of the intruder's death.");
+            try
+            {
+                var clear = await onSecond.PostAsJsonAsync($"/api/v1/kill-switches/{set.GetProperty("id").GetString()}/clear", new { reason = "done" });
+                // 404 after a timed-out attempt: that attempt cleared it.
+                cleared = clear.IsSuccessStatusCode || clear.StatusCode == System.Net.HttpStatusCode.NotFound;
+                Assert.True(cleared || (int)clear.StatusCode >= 500, $"The clear was refused: {(int)clear.StatusCode}.");
+            }
+            catch (Exception ex) when (ex is TaskCanceledException or HttpRequestException)
+            {
+                output.WriteLine($"clear not answered yet: {ex.GetType().Name}");
+            }
+        }
+
+        var switches = await onSecond.GetFromJsonAsync<JsonElement>("/api/v1/kill-switches");
+        Assert.DoesNotContain(switches.GetProperty("items").EnumerateArray(), s => s.GetProperty("id").GetString() == set.GetProperty("id").GetString());
+        RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada).AsTask().WaitAsync(TimeSpan.FromMinutes(2)));
     }
 
     private ProductionSilo Silo(int index, Dictionary<string, string> environment)
