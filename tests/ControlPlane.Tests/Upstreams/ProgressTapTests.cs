@@ -18,9 +18,7 @@ public sealed class ProgressTapTests
     [Fact]
     public async Task Every_notification_sent_before_the_result_reaches_the_caller_in_order_before_the_result()
     {
-        var upstream = new ScriptedTransport();
-        var tap = new ProgressTap();
-        var transport = await tap.Wrap(upstream).ConnectAsync();
+        var (upstream, tap, transport) = await TappedAsync();
         var sent = new List<float>();
         var inSend = 0;
         var overlapped = false;
@@ -50,9 +48,7 @@ public sealed class ProgressTapTests
     [Fact]
     public async Task A_value_that_does_not_increase_is_dropped_not_sent_backwards()
     {
-        var upstream = new ScriptedTransport();
-        var tap = new ProgressTap();
-        var transport = await tap.Wrap(upstream).ConnectAsync();
+        var (upstream, tap, transport) = await TappedAsync();
         var sent = new List<float>();
         await using var relay = tap.Open("call-2", value =>
         {
@@ -70,9 +66,7 @@ public sealed class ProgressTapTests
     [Fact]
     public async Task A_caller_that_does_not_read_holds_the_result_back_only_for_the_bound_and_gets_nothing_after_it()
     {
-        var upstream = new ScriptedTransport();
-        var tap = new ProgressTap();
-        var transport = await tap.Wrap(upstream).ConnectAsync();
+        var (upstream, tap, transport) = await TappedAsync();
         var stuck = new TaskCompletionSource();
         var sent = new List<float>();
         await using var relay = tap.Open("call-3", async value =>
@@ -99,8 +93,7 @@ public sealed class ProgressTapTests
     [Fact]
     public async Task When_the_upstream_closes_the_sdk_sees_it_close_with_its_reason()
     {
-        var upstream = new ScriptedTransport();
-        var transport = await new ProgressTap().Wrap(upstream).ConnectAsync();
+        var (upstream, _, transport) = await TappedAsync();
         upstream.Close(new IOException("the upstream exited"));
 
         // The SDK reads with ReadAllAsync: the reason comes out of it as it went in.
@@ -109,6 +102,14 @@ public sealed class ProgressTapTests
             await foreach (var message in transport.MessageReader.ReadAllAsync()) Assert.Fail($"Unexpected message {message}.");
         });
         Assert.Equal("the upstream exited", closed.Message);
+    }
+
+    /// <summary>A scripted upstream with a tap between it and what the SDK reads.</summary>
+    private static async Task<(ScriptedTransport Upstream, ProgressTap Tap, ITransport Transport)> TappedAsync()
+    {
+        var upstream = new ScriptedTransport();
+        var tap = new ProgressTap();
+        return (upstream, tap, await tap.Wrap(upstream).ConnectAsync());
     }
 
     private static JsonRpcNotification Progress(string token, float value) => new()
