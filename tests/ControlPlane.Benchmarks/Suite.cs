@@ -615,7 +615,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
                 async Task<long> ConfirmedRefundAsync()
                 {
                     // A fresh approval per round: a confirmation token is good for one call, bound to its exact arguments.
-                    var refusal = (await client.CallToolAsync("create_refund", arguments)).StructuredContent!.Value;
+                    var refusal = ControlPlane.Guard.Pipeline.Refusal.Read(await client.CallToolAsync("create_refund", arguments))!.Value;
                     var approvalId = refusal.GetProperty("approval_id").GetString();
                     var approve = await http.PostAsync($"/api/v1/approvals/{approvalId}/approve", null);
                     approve.EnsureSuccessStatusCode();
@@ -624,7 +624,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
                     var t = Stopwatch.GetTimestamp();
                     var result = await client.CallToolAsync("create_refund", new Dictionary<string, object?>(arguments) { ["confirmation_token"] = token });
                     var micros = LoadGenerator.Micros(t);
-                    if (result.IsError is true) throw new InvalidOperationException("The confirmed refund was refused: " + result.StructuredContent);
+                    if (result.IsError is true) throw new InvalidOperationException("The confirmed refund was refused: " + ControlPlane.Guard.Pipeline.Refusal.Read(result));
                     return micros;
                 }
             }

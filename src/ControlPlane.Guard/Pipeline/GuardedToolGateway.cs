@@ -94,6 +94,7 @@ public sealed partial class GuardedToolGateway(
             DuplicateKeys = request.JsonRpcRequest?.Params is { } raw ? Schemas.DuplicateKeys.Find(raw) : [],
         };
         var audit = auditor.Begin(call);
+        var structured = tool.OwnNameTool.OutputSchema is null;
 
         var guardStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         Refusal? refusal;
@@ -119,7 +120,7 @@ public sealed partial class GuardedToolGateway(
             span?.SetTag(GuardTelemetry.CodeTag, refusal.Code);
             // A refusal runs nothing, so it is returned even if its record cannot be written.
             await TryRecordAsync(audit.RecordRefusalAsync(refusal));
-            return refusal.ToCallToolResult();
+            return refusal.ToCallToolResult(structured);
         }
 
         // The guard consumed the confirmation token; the tool never sees it.
@@ -141,13 +142,13 @@ public sealed partial class GuardedToolGateway(
                 };
                 span?.SetTag(GuardTelemetry.CodeTag, undecided.Code);
                 await TryRecordAsync(audit.RecordRefusalAsync(undecided));
-                return undecided.ToCallToolResult();
+                return undecided.ToCallToolResult(structured);
             }
 
             if (!intentDurable)
             {
                 span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
-                return AuditUnavailable("The action was not run because its audit record could not be made durable.");
+                return AuditUnavailable("The action was not run because its audit record could not be made durable.", structured);
             }
         }
 
@@ -171,13 +172,13 @@ public sealed partial class GuardedToolGateway(
                     $"{ex.Message} Retry after {Math.Ceiling(ex.RetryAfter.TotalSeconds):0} s; do not hammer it.")
                 {
                     RetryAfterSeconds = (int)Math.Max(1, Math.Ceiling(ex.RetryAfter.TotalSeconds)),
-                }.ToCallToolResult();
+                }.ToCallToolResult(structured);
             }
             catch (OperationCanceledException) when (flight.KilledBy is { } killedDuring)
             {
                 await TryRecordAsync(audit.RecordFailureAsync("killed", RefusalCodes.Killed));
                 span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.Killed);
-                return KillSwitchStep.Killed(killedDuring).ToCallToolResult();
+                return KillSwitchStep.Killed(killedDuring).ToCallToolResult(structured);
             }
             catch (Exception ex)
             {
@@ -206,7 +207,7 @@ public sealed partial class GuardedToolGateway(
         }
 
         span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
-        return AuditUnavailable("The result was withheld because its audit record could not be made durable.");
+        return AuditUnavailable("The result was withheld because its audit record could not be made durable.", structured);
     }
 
     /// <summary>
@@ -226,12 +227,12 @@ public sealed partial class GuardedToolGateway(
         };
     }
 
-    private static CallToolResult AuditUnavailable(string what) => new Refusal(
+    private static CallToolResult AuditUnavailable(string what, bool structured) => new Refusal(
         RefusalCodes.AuditUnavailable,
         what + " Retry in a little while; if it persists, tell the operators that auditing is down.")
     {
         RetryAfterSeconds = 5,
-    }.ToCallToolResult();
+    }.ToCallToolResult(structured);
 
     private static async Task<bool> TryConsumeAsync(IReservedConfirmation? reserved)
     {

@@ -6,8 +6,10 @@ using ModelContextProtocol.Protocol;
 namespace ControlPlane.Guard.Pipeline;
 
 /// <summary>
-/// Why the guard refused a call. Rendered as a normal tool result with isError=true, the JSON in
-/// structuredContent and, for clients that only read text, the same JSON as the first text block.
+/// Why the guard refused a call. Rendered as a normal tool result with isError=true whose first text block is the
+/// refusal's JSON. structuredContent carries the same object only for a tool that advertises no outputSchema:
+/// official clients (the TypeScript SDK, the MCP Inspector) validate structuredContent against the advertised
+/// schema even on errors, and would throw instead of showing the refusal.
 /// </summary>
 public sealed class Refusal
 {
@@ -26,7 +28,8 @@ public sealed class Refusal
     /// <summary>Extra code-specific fields, written as they are (already valid JSON values).</summary>
     public IReadOnlyDictionary<string, JsonElement>? Extra { get; init; }
 
-    public CallToolResult ToCallToolResult()
+    /// <param name="structured">False for a tool that advertises an outputSchema: the JSON then travels as text only.</param>
+    public CallToolResult ToCallToolResult(bool structured = true)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
@@ -49,13 +52,30 @@ public sealed class Refusal
             writer.WriteEndObject();
         }
 
-        using var document = JsonDocument.Parse(buffer.WrittenMemory);
         return new CallToolResult
         {
             IsError = true,
-            StructuredContent = document.RootElement.Clone(),
+            StructuredContent = structured ? JsonElement.Parse(buffer.WrittenSpan) : null,
             Content = [new TextContentBlock { Text = Encoding.UTF8.GetString(buffer.WrittenSpan) }],
         };
+    }
+
+    /// <summary>
+    /// The refusal object a result carries (its first text block, as every client reads it), or null when the result
+    /// is not a refusal of the guard's.
+    /// </summary>
+    public static JsonElement? Read(CallToolResult result)
+    {
+        if (result.IsError is not true || result.Content is not [TextContentBlock { Text: { } text }, ..]) return null;
+        try
+        {
+            var json = JsonElement.Parse(text);
+            return json.ValueKind == JsonValueKind.Object && json.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.String ? json : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     public override string ToString() => $"{Code}: {Message}";

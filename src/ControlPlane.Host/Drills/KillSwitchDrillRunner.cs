@@ -148,7 +148,7 @@ internal sealed partial class KillSwitchDrillRunner(
     {
         CallToolResult result = await client.CallToolAsync(DrillToolSource.PublicName, new Dictionary<string, object?>(), cancellationToken: ct);
         if (result.IsError is not true) return null;
-        if (result.StructuredContent is { ValueKind: JsonValueKind.Object } refusal && refusal.TryGetProperty("code", out var code))
+        if (Guard.Pipeline.Refusal.Read(result) is { } refusal && refusal.TryGetProperty("code", out var code))
         {
             return refusal.TryGetProperty("scope", out var scope) ? $"{code.GetString()} at scope {scope.GetString()}" : code.GetString();
         }

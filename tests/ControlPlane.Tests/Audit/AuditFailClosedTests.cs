@@ -69,7 +69,7 @@ public sealed class AuditFailClosedTests
         store.Down = false;
         using (var http = host.OperatorHttp())
         {
-            var approved = await http.PostAsync($"/api/v1/approvals/{first.StructuredContent!.Value.GetProperty("approval_id").GetString()}/approve", null);
+            var approved = await http.PostAsync($"/api/v1/approvals/{ControlPlane.Guard.Pipeline.Refusal.Read(first)!.Value.GetProperty("approval_id").GetString()}/approve", null);
             var token = (await approved.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("confirmationToken").GetString();
             store.Down = true;
             RefusalAssert.Refused(await client.CallToolAsync("create_refund", new Dictionary<string, object?>(Refund(222)) { ["confirmation_token"] = token }), RefusalCodes.AuditUnavailable);

@@ -123,7 +123,7 @@ public sealed class CliTests(CliHostFixture fixture) : IClassFixture<CliHostFixt
         var refund = new Dictionary<string, object?> { ["customer_id"] = "cust_DEMO00000001", ["amount_cents"] = 500, ["reason"] = "duplicate" };
         var first = await client.CallToolAsync("create_refund", refund);
         RefusalAssert.Refused(first, RefusalCodes.RequiresConfirmation);
-        var approvalId = first.StructuredContent!.Value.GetProperty("approval_id").GetString()!;
+        var approvalId = ControlPlane.Guard.Pipeline.Refusal.Read(first)!.Value.GetProperty("approval_id").GetString()!;
 
         var pending = await RunAsync("approvals", "list", "--tenant", "cli-approvals", "--json");
         Assert.Contains(pending.Json.GetProperty("items").EnumerateArray(), a => a.GetProperty("id").GetString() == approvalId);

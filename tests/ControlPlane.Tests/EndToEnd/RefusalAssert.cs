@@ -5,16 +5,18 @@ namespace ControlPlane.Tests.EndToEnd;
 
 internal static class RefusalAssert
 {
-    /// <summary>Asserts the contract's refusal shape: isError, structuredContent with the code, the same JSON as the first text block.</summary>
+    /// <summary>
+    /// Asserts the contract's refusal shape: isError, the refusal's JSON as the first text block, and structuredContent
+    /// either absent (a tool with an outputSchema, whose schema a refusal would break) or the same JSON.
+    /// </summary>
     public static JsonElement Refused(CallToolResult result, string code)
     {
         Assert.True(result.IsError, "Expected a refusal, got success: " + Text(result));
-        Assert.NotNull(result.StructuredContent);
-        var refusal = result.StructuredContent!.Value;
+        var text = Assert.IsType<TextContentBlock>(result.Content[0]).Text;
+        var refusal = JsonDocument.Parse(text).RootElement.Clone();
         Assert.Equal(code, refusal.GetProperty("code").GetString());
         Assert.False(string.IsNullOrWhiteSpace(refusal.GetProperty("message").GetString()));
-        var text = Assert.IsType<TextContentBlock>(result.Content[0]).Text;
-        Assert.Equal(code, JsonDocument.Parse(text).RootElement.GetProperty("code").GetString());
+        if (result.StructuredContent is { } structured) Assert.Equal(refusal.GetRawText(), structured.GetRawText());
         return refusal;
     }
 

@@ -153,6 +153,21 @@ public sealed class RefusalShapeTests
     }
 
     [Fact]
+    public void A_refusal_of_a_tool_with_an_output_schema_travels_as_text_only_and_reads_back()
+    {
+        var result = new Refusal(RefusalCodes.Killed, "stopped") { Scope = "tenant", Reason = "incident" }.ToCallToolResult(structured: false);
+
+        Assert.True(result.IsError);
+        Assert.Null(result.StructuredContent);
+        var read = Refusal.Read(result);
+        Assert.NotNull(read);
+        Assert.Equal("KILLED", read.Value.GetProperty("code").GetString());
+        Assert.Equal("incident", read.Value.GetProperty("reason").GetString());
+        Assert.Null(Refusal.Read(new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = "the tool broke" }] }));
+        Assert.Null(Refusal.Read(new CallToolResult { Content = [new TextContentBlock { Text = """{"code":"KILLED"}""" }] }));
+    }
+
+    [Fact]
     public void The_catalog_lists_every_contract_code_once()
     {
         Assert.Equal(10, RefusalCodes.All.Count);

@@ -139,7 +139,7 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
     {
         var first = await client.CallToolAsync(tool, arguments);
         Assert.True(first.IsError is true, "Expected REQUIRES_CONFIRMATION, got success.");
-        var refusal = first.StructuredContent!.Value;
+        var refusal = ControlPlane.Guard.Pipeline.Refusal.Read(first)!.Value;
         Assert.Equal("REQUIRES_CONFIRMATION", refusal.GetProperty("code").GetString());
         var approvalId = refusal.GetProperty("approval_id").GetString()!;
 

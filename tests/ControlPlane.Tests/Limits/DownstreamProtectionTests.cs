@@ -40,7 +40,7 @@ public sealed class DownstreamProtectionTests(ITestOutputHelper output)
             var result = await client.CallToolAsync("lab__flaky");
             callsUntilOpen++;
             Assert.True(result.IsError);
-            if (result.StructuredContent?.GetProperty("code").GetString() == RefusalCodes.UpstreamUnavailable) open = new(result.StructuredContent!.Value);
+            if (ControlPlane.Guard.Pipeline.Refusal.Read(result) is { } refusal && refusal.GetProperty("code").GetString() == RefusalCodes.UpstreamUnavailable) open = new(refusal);
         }
 
         Assert.NotNull(open);

@@ -30,8 +30,9 @@ public sealed class CircuitMetricTests
         for (var i = 0; i < 20 && !opened; i++)
         {
             var result = await client.CallToolAsync("lab__flaky");
-            opened = result.StructuredContent?.GetProperty("code").GetString() == RefusalCodes.UpstreamUnavailable
-                && result.StructuredContent.Value.GetProperty("message").GetString()!.Contains("circuit is open", StringComparison.Ordinal);
+            var refusal = ControlPlane.Guard.Pipeline.Refusal.Read(result);
+            opened = refusal?.GetProperty("code").GetString() == RefusalCodes.UpstreamUnavailable
+                && refusal.Value.GetProperty("message").GetString()!.Contains("circuit is open", StringComparison.Ordinal);
         }
 
         Assert.True(opened, "The circuit never opened.");

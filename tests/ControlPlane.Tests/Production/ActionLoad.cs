@@ -90,7 +90,7 @@ public sealed class ActionLoad : IAsyncDisposable
         var result = await client.CallToolAsync("create_refund", Arguments(amount, null));
         var code = CodeOf(result);
         if (code != "REQUIRES_CONFIRMATION") return null;
-        var approvalId = result.StructuredContent!.Value.GetProperty("approval_id").GetString()!;
+        var approvalId = ControlPlane.Guard.Pipeline.Refusal.Read(result)!.Value.GetProperty("approval_id").GetString()!;
         var token = await ApproveAsync(approvalId, silo);
         return token is null ? null : (amount, approvalId, token);
     }
@@ -178,7 +178,7 @@ public sealed class ActionLoad : IAsyncDisposable
             return true;
         }
 
-        var approvalId = first.StructuredContent!.Value.GetProperty("approval_id").GetString()!;
+        var approvalId = ControlPlane.Guard.Pipeline.Refusal.Read(first)!.Value.GetProperty("approval_id").GetString()!;
         var confirmation = await ApproveAsync(approvalId, (silo + 1) % _cluster.Silos.Count);
         if (confirmation is null || _stop.IsCancellationRequested) return true;
 
@@ -232,7 +232,7 @@ public sealed class ActionLoad : IAsyncDisposable
     }
 
     public static string? CodeOf(CallToolResult result) =>
-        result.IsError is true && result.StructuredContent is { } s && s.ValueKind == JsonValueKind.Object && s.TryGetProperty("code", out var code)
+        ControlPlane.Guard.Pipeline.Refusal.Read(result) is { } s && s.TryGetProperty("code", out var code)
             ? code.GetString()
             : null;
 

@@ -125,7 +125,7 @@ public sealed class ClusterLoad : IAsyncDisposable
                         Completed.Enqueue(marker);
                         Interlocked.Increment(ref worker.CompletedCount);
                     }
-                    else if (result.StructuredContent is { } refusal && refusal.TryGetProperty("code", out var code) && code.GetString() != "GUARD_UNAVAILABLE")
+                    else if (ControlPlane.Guard.Pipeline.Refusal.Read(result) is { } refusal && refusal.TryGetProperty("code", out var code) && code.GetString() != "GUARD_UNAVAILABLE")
                     {
                         Refused.Enqueue(marker + ": " + text);
                     }
