@@ -38,7 +38,13 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<SessionRegistry>();
         services.TryAddSingleton<ISiloIdentity, OrleansSiloIdentity>();
 
-        // The guard's order: each later safety pattern adds its step here, in place.
+        // The guard's checks and stages; their order is written once, in GuardPipeline.Create.
+        services.TryAddSingleton<GuardCallBuilder>();
+        services.TryAddSingleton<Pipeline.Stages.AuditStage>();
+        services.TryAddSingleton<Pipeline.Stages.ActionCommitStage>();
+        services.TryAddSingleton<Pipeline.Stages.ShapingStage>();
+        services.TryAddSingleton<Pipeline.Stages.InFlightStage>();
+        services.TryAddSingleton<Pipeline.Stages.DownstreamStage>();
         services.TryAddSingleton<KillSwitchStep>();
         services.TryAddSingleton<AuthenticationStep>();
         services.TryAddSingleton<ScopeStep>();
@@ -55,7 +61,7 @@ public static class GuardServiceCollectionExtensions
             .Validate(o => o.WebhookUrl is null || Uri.TryCreate(o.WebhookUrl, UriKind.Absolute, out _), $"{ConfirmationOptions.SectionName}:WebhookUrl must be an absolute URL.")
             .ValidateOnStart();
         services.TryAddKeyedSingleton(ControlPlaneClock.ServiceKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
-        services.TryAddSingleton(sp => new GuardPipeline(GuardPipeline.StepsInOrder(sp)));
+        services.TryAddSingleton(sp => GuardPipeline.Create(sp));
 
         services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));
         services.TryAddSingleton<CallAuditor>();

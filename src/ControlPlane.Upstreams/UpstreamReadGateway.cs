@@ -3,6 +3,7 @@ using ControlPlane.Audit.Writing;
 using ControlPlane.Guard.Auditing;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.Pipeline;
+using ControlPlane.Guard.Limits;
 using ControlPlane.Guard.State;
 using ControlPlane.KillSwitches;
 using ControlPlane.Refusals;
@@ -14,20 +15,28 @@ using ModelContextProtocol.Server;
 namespace ControlPlane.Upstreams;
 
 /// <summary>
-/// Upstream resources and prompts, served as read operations: the token needs <c>server:&lt;id&gt;:read</c>, kill
-/// switches apply, a tenant sees only its own and global upstreams, and every read is audited. Refusals are
-/// JSON-RPC errors whose message starts with the refusal code (there is no result shape to carry them).
+/// Upstream resources and prompts, thin adapters onto the one guard pipeline: reads, subscriptions and prompts pass
+/// the same stages as a tool call (the token needs <c>server:&lt;id&gt;:read</c>; kill switches, rate limits, audit,
+/// downstream protection and redaction apply), and a tenant sees only its own and global upstreams. Refusals are
+/// JSON-RPC errors whose message starts with the refusal code and whose data is the refusal (no result shape carries them).
 /// On /mcp prompts are named <c>&lt;server&gt;__&lt;prompt&gt;</c>; resource URIs and URI templates are kept and routed to the
 /// server that listed them (a URI made from a template goes to the server whose template's fixed prefix it has, the longest
 /// such prefix winning). Subscriptions are reads too: <c>resources/subscribe</c> is guarded and audited like a read, and an
 /// update goes only to the sessions that subscribed to that URI, while their token is valid and no kill switch covers them.
 /// </summary>
-public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenValidator tokens, GuardStateCache guardState, CallAuditor auditor, TimeProvider time)
+public sealed class UpstreamReadGateway(
+    UpstreamGateway upstreams,
+    AgentTokenValidator tokens,
+    GuardStateCache guardState,
+    GuardCallBuilder builder,
+    GuardPipeline pipeline,
+    CallAuditor auditor,
+    TimeProvider time)
 {
-    public const string ResourceReadKind = "resources/read";
-    public const string PromptGetKind = "prompts/get";
-    public const string ResourceSubscribeKind = "resources/subscribe";
-    public const string ResourceUnsubscribeKind = "resources/unsubscribe";
+    public const string ResourceReadKind = GuardRequestKinds.ResourceRead;
+    public const string PromptGetKind = GuardRequestKinds.PromptGet;
+    public const string ResourceSubscribeKind = GuardRequestKinds.ResourceSubscribe;
+    public const string ResourceUnsubscribeKind = GuardRequestKinds.ResourceUnsubscribe;
 
     /// <summary>Which server listed a resource URI, per tenant (two tenants' registrations of one id may list the same URIs).</summary>
     private readonly ConcurrentDictionary<(string TenantId, string Uri), string> _serverOfUri = new();
@@ -69,7 +78,7 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
     {
         var uri = request.Params?.Uri ?? throw new McpProtocolException("resources/read needs a uri.", McpErrorCode.InvalidParams);
         var serverId = endpointServerId ?? ServerOf(AgentOf(request).TenantId, uri);
-        return await GuardedReadAsync(request, serverId, ResourceReadKind, uri,
+        return await GuardedReadAsync(request, GuardRequestKind.ResourceRead, serverId, uri, null,
             (_, client, ct) => client.ReadResourceAsync(new ReadResourceRequestParams { Uri = uri }, ct), cancellationToken);
     }
 
@@ -117,7 +126,7 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
         var session = _sessions.GetValueOrDefault(sessionId) ?? request.Server;
         var serverId = endpointServerId ?? ServerOf(agent.TenantId, uri);
         var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, sessionId, serverId, uri);
-        return await GuardedReadAsync(request, serverId, ResourceSubscribeKind, uri, async (connection, client, ct) =>
+        return await GuardedReadAsync(request, GuardRequestKind.ResourceSubscribe, serverId, uri, null, async (connection, client, ct) =>
         {
             await connection.SubscribeAsync(client, sessionId, session, uri, () => MayRead(agent, identity), ct);
             return new EmptyResult();
@@ -136,7 +145,7 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
         {
             await connection.UnsubscribeAsync(sessionId, uri, cancellationToken);
             var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, connection.Id, uri);
-            await TryAuditAsync(auditor.RecordReadAsync(ResourceUnsubscribeKind, identity, agent.Token.Id, uri, null, "success", time.GetElapsedTime(started).TotalMilliseconds));
+            await CallAuditor.TryRecordAsync(auditor.RecordReadAsync(ResourceUnsubscribeKind, identity, agent.Token.Id, uri, null, "success", time.GetElapsedTime(started).TotalMilliseconds));
         }
 
         return new EmptyResult();
@@ -202,7 +211,7 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
                 ? (name[..at], name[(at + Guard.Catalog.ToolCatalog.Separator.Length)..])
                 : throw new McpProtocolException($"Unknown prompt '{name}'. Prompts on /mcp are named <server>__<prompt>.", McpErrorCode.InvalidParams);
         var arguments = request.Params.Arguments;
-        return await GuardedReadAsync(request, serverId, PromptGetKind, own,
+        return await GuardedReadAsync(request, GuardRequestKind.PromptGet, serverId, own, arguments,
             (_, client, ct) => client.GetPromptAsync(new GetPromptRequestParams { Name = own, Arguments = arguments }, ct), cancellationToken);
     }
 
@@ -219,65 +228,47 @@ public sealed class UpstreamReadGateway(UpstreamGateway upstreams, AgentTokenVal
         }
     }
 
-    private async ValueTask<T> GuardedReadAsync<TParams, T>(RequestContext<TParams> request, string serverId, string kind, string name,
-        Func<UpstreamConnection, McpClient, CancellationToken, ValueTask<T>> read, CancellationToken cancellationToken)
+    /// <summary>
+    /// A resources/read, resources/subscribe or prompts/get through the one guard pipeline: kill switches (in flight
+    /// too), token, scope, rate limits, audit under the read policy, downstream protection and redaction of what comes
+    /// back. A refusal is a JSON-RPC error whose message starts with its code and whose data is the refusal's JSON.
+    /// </summary>
+    private async ValueTask<T> GuardedReadAsync<TParams, T>(RequestContext<TParams> request, GuardRequestKind kind, string serverId, string name,
+        IDictionary<string, System.Text.Json.JsonElement>? arguments, Func<UpstreamConnection, McpClient, CancellationToken, ValueTask<T>> read, CancellationToken cancellationToken)
+        where T : Result
     {
         var agent = AgentOf(request);
-        var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, serverId, name);
-        var started = time.GetTimestamp();
         // The tenant's own registration of the id, else the global one; never another tenant's.
-        var connection = upstreams.Resolve(serverId, agent.TenantId)
-            ?? throw new McpProtocolException($"Unknown server '{serverId}'.", McpErrorCode.InvalidParams);
-
-        string? refusal = null;
-        string message = "";
-        if (tokens.StatusOf(agent.Token) != TokenStatus.Valid)
+        var connection = upstreams.Resolve(serverId, agent.TenantId);
+        if (connection is null)
         {
-            (refusal, message) = (RefusalCodes.Unauthenticated, "The token is expired or revoked; get a new one.");
-        }
-        else if (guardState.Kills.Match(identity) is { } killSwitch)
-        {
-            (refusal, message) = (RefusalCodes.Killed, $"A {killSwitch.Target.Scope.ToWireName()} kill switch covers this: {killSwitch.Reason}");
-        }
-        else if (!agent.Grant.Allows(serverId, name, isAction: false))
-        {
-            (refusal, message) = (RefusalCodes.ForbiddenScope, $"This token may not read from '{serverId}'; it needs the scope 'server:{serverId}:read'.");
-        }
-        else if (connection.Client is null)
-        {
-            (refusal, message) = (RefusalCodes.UpstreamUnavailable, $"Server '{serverId}' is starting or restarting; retry in a few seconds.");
+            await CallAuditor.TryRecordAsync(auditor.RecordUnroutableAsync(kind.WireName(), agent, request.Server.SessionId, serverId, name, CallAuditor.InvalidRequestCode, arguments));
+            throw new McpProtocolException($"Unknown server '{serverId}'.", McpErrorCode.InvalidParams);
         }
 
-        if (refusal is not null)
-        {
-            await TryAuditAsync(auditor.RecordReadAsync(kind, identity, agent.Token.Id, name, refusal, "refused", time.GetElapsedTime(started).TotalMilliseconds));
-            throw new McpProtocolException($"{refusal}: {message}", McpErrorCode.InvalidRequest);
-        }
+        var target = GuardTarget.ForServer(kind, connection.Id, connection.Definition.TenantId, name, name);
+        var call = builder.ForServer(kind, agent, request.Server.SessionId, target, arguments,
+            static async (call, ct) =>
+            {
+                var (connection, read) = ((UpstreamConnection, Func<UpstreamConnection, McpClient, CancellationToken, ValueTask<T>>))call.Request!;
+                // A server between processes counts against its circuit like any failure to answer.
+                var client = connection.Client ?? throw new DownstreamUnavailableException(connection.Id, "it is starting or restarting", TimeSpan.FromSeconds(5), new InvalidOperationException("no client"));
+                return await read(connection, client, ct);
+            },
+            (connection, read));
 
+        GuardOutcome outcome;
         try
         {
-            var result = await read(connection, connection.Client!, cancellationToken);
-            await TryAuditAsync(auditor.RecordReadAsync(kind, identity, agent.Token.Id, name, null, "success", time.GetElapsedTime(started).TotalMilliseconds));
-            return result;
+            outcome = await pipeline.RunAsync(call, cancellationToken);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (ex is not (McpProtocolException or OperationCanceledException))
         {
-            await TryAuditAsync(auditor.RecordReadAsync(kind, identity, agent.Token.Id, name, null, "error", time.GetElapsedTime(started).TotalMilliseconds, ex.GetType().Name));
-            if (ex is McpProtocolException or OperationCanceledException) throw;
             throw new McpProtocolException($"{RefusalCodes.UpstreamUnavailable}: server '{serverId}' did not answer ({ex.GetType().Name}); retry shortly.", McpErrorCode.InternalError);
         }
-    }
 
-    /// <summary>Reads are audited like read tool calls under the fail-open read policy: the read is not withheld if the record fails.</summary>
-    private static async Task TryAuditAsync(Task record)
-    {
-        try
-        {
-            await record;
-        }
-        catch (AuditUnavailableException)
-        {
-        }
+        if (outcome.Refusal is { } refusal) throw refusal.ToProtocolException();
+        return (T)outcome.Result!;
     }
 
     private static AgentIdentity AgentOf<T>(RequestContext<T> request) =>

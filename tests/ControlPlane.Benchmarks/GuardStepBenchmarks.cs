@@ -22,6 +22,8 @@ public class GuardStepBenchmarks
 {
     private GuardCall _call = null!;
     private GuardPipeline _pipeline = null!;
+    private GuardCallBuilder _builder = null!;
+    private Func<GuardCall> _build = null!;
     private KillSwitchStep _kill = null!;
     private AuthenticationStep _authentication = null!;
     private ScopeStep _scope = null!;
@@ -48,7 +50,9 @@ public class GuardStepBenchmarks
         var (_, granted) = _tokens.ValidateAsync(_bearer, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         var tool = services.GetRequiredService<ToolCatalog>().Find(null, "lookup_customer_by_email")!;
         var arguments = new Dictionary<string, JsonElement> { ["email"] = JsonSerializer.SerializeToElement("ada@example.com") };
-        _call = new GuardCall(new CallIdentity("demo", "demo-agent", "demo-user", "bench-session", tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
+        _builder = services.GetRequiredService<GuardCallBuilder>();
+        _build = () => _builder.ForTool(new CallIdentity("demo", "demo-agent", "demo-user", "bench-session", tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
+        _call = _build();
         _pipeline = services.GetRequiredService<GuardPipeline>();
         _kill = services.GetRequiredService<KillSwitchStep>();
         _authentication = services.GetRequiredService<AuthenticationStep>();
@@ -80,18 +84,14 @@ public class GuardStepBenchmarks
     [Benchmark(Description = "bucket check (3 buckets, on a silo-local lease; the tenant grain only when it runs out)")]
     public ValueTask<Refusal?> Buckets() => _rateLimit.CheckAsync(_call, CancellationToken.None);
 
-    [Benchmark(Description = "audit begin (redact + keyed hash)")]
-    public CallAudit AuditBegin()
-    {
-        _call.ArgumentsHash = null;
-        return _auditor.Begin(_call);
-    }
+    [Benchmark(Description = "call build + audit begin (keyed hash + redact)")]
+    public CallAudit AuditBegin() => _auditor.Begin(_build());
 
     [Benchmark(Description = "audit result enqueue (result hash + group commit, store does no I/O)")]
     public Task AuditResult() => _auditor.Begin(_call).RecordResultAsync(_result);
 
     [Benchmark(Description = "projection (default PII redaction of the result)")]
-    public CallToolResult Projection() => _shaper.Shape(_result, _guardState.Policy.Projection(_call.Tool));
+    public CallToolResult Projection() => _shaper.Shape(_result, _guardState.Policy.Projection(_call.Tool!));
 
     [Benchmark(Description = "whole guard pipeline (7 steps)")]
     public ValueTask<Refusal?> WholePipeline() => _pipeline.EvaluateAsync(_call, CancellationToken.None);

@@ -210,7 +210,7 @@ async Task GuardStepsAsync(BenchHost host, int iterations)
     var (_, granted) = await services.GetRequiredService<AgentTokenValidator>().ValidateAsync(host.Credentials.AgentToken, CancellationToken.None);
     var tool = services.GetRequiredService<ToolCatalog>().Find(null, "lookup_customer_by_email")!;
     var arguments = new Dictionary<string, JsonElement> { ["email"] = JsonSerializer.SerializeToElement("ada@example.com") };
-    var call = new GuardCall(new CallIdentity("demo", "demo-agent", "demo-user", "bench-session", tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
+    var call = services.GetRequiredService<GuardCallBuilder>().ForTool(new CallIdentity("demo", "demo-agent", "demo-user", "bench-session", tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
 
     Print($"## Guard steps in-process ({iterations:N0} calls each, read tool, valid arguments)");
     Print("");

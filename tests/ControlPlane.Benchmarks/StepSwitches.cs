@@ -27,9 +27,9 @@ internal sealed class StepSwitches
 
     /// <summary>Registers the switchable pipeline ahead of the production registration, which then yields to it.</summary>
     public void Register(IServiceCollection services) =>
-        services.AddSingleton(sp => new GuardPipeline(GuardPipeline.StepsInOrder(sp).Select(Wrap)));
+        services.AddSingleton(sp => GuardPipeline.Create(sp, Wrap));
 
-    private SwitchableStep Wrap(IGuardStep step) => new(step, this);
+    private IGuardStep Wrap(IGuardStep step) => new SwitchableStep(step, this);
 
     private sealed class SwitchableStep(IGuardStep inner, StepSwitches switches) : IGuardStep
     {

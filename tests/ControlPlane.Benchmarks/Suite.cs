@@ -327,7 +327,7 @@ internal sealed class Suite(bool quick, string root, Action<string> print)
             // optimised code on the first level, so that the rows compare steady states.
             await Task.Delay(TimeSpan.FromSeconds(level == levels[0] ? 1 : 3));
             var sessionId = "bench-session-" + (level / 2).ToString(CultureInfo.InvariantCulture);
-            var call = new GuardCall(new CallIdentity("demo", "demo-agent", "demo-user", sessionId, tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
+            var call = services.GetRequiredService<GuardCallBuilder>().ForTool(new CallIdentity("demo", "demo-agent", "demo-user", sessionId, tool.ServerId, tool.ToolName), granted!.Token, granted.Grant, tool, arguments);
             var (ns, bytes) = await MeasureCallAsync(async () =>
             {
                 await registry.EnsureOpenedAsync(sessionId, agent, CancellationToken.None);

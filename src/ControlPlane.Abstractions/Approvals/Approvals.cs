@@ -37,6 +37,12 @@ public sealed record ApprovalView(
     [property: Id(5)] DateTimeOffset? TokenExpiresAt,
     [property: Id(6)] DateTimeOffset? ConsumedAt);
 
+/// <summary>How opening an approval request went: its view, or that the audit could not record it (nothing was opened).</summary>
+[GenerateSerializer, Immutable, Alias("cp.ApprovalOpening")]
+public sealed record ApprovalOpening(
+    [property: Id(0)] ApprovalView? View,
+    [property: Id(1)] bool AuditUnavailable);
+
 /// <summary>What a redeemed confirmation token must match: the call it is presented with.</summary>
 [GenerateSerializer, Immutable, Alias("cp.RedeemContext")]
 public sealed record RedeemContext(
@@ -70,6 +76,13 @@ public interface IApprovalGrain : IGrainWithStringKey
 {
     [Alias("Open")]
     Task<ApprovalView> OpenAsync(ApprovalRequest request);
+
+    /// <summary>
+    /// Opens the request like <see cref="OpenAsync"/>, but reports an audit store that could not record it as a typed
+    /// outcome instead of an exception (an exception type of the audit assembly does not cross silos intact).
+    /// </summary>
+    [Alias("OpenReporting")]
+    Task<ApprovalOpening> OpenReportingAsync(ApprovalRequest request);
 
     [Alias("Get")]
     Task<ApprovalView?> GetAsync();

@@ -46,6 +46,18 @@ public sealed class ApprovalGrain(
         return View();
     }
 
+    public async Task<ApprovalOpening> OpenReportingAsync(ApprovalRequest request)
+    {
+        try
+        {
+            return new ApprovalOpening(await OpenAsync(request), AuditUnavailable: false);
+        }
+        catch (AuditUnavailableException)
+        {
+            return new ApprovalOpening(null, AuditUnavailable: true);
+        }
+    }
+
     public async Task<ApprovalView?> GetAsync()
     {
         if (state.State.Request is null) return null;

@@ -20,18 +20,21 @@ namespace ControlPlane.Guard.Auditing;
 /// </summary>
 public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentHasher hasher, ISiloIdentity silo, TimeProvider time)
 {
-    public const string CallKind = "tools/call";
+    public const string CallKind = GuardRequestKinds.ToolCall;
     public const string IntentKind = "tools/call:intent";
     public const string ListKind = "tools/list";
 
+    /// <summary>The audit code of a request for a tool this endpoint does not serve to the caller.</summary>
+    public const string UnknownToolCode = "UNKNOWN_TOOL";
+
+    /// <summary>The audit code of a request the guard could not route or parse (an unknown resource, prompt or server).</summary>
+    public const string InvalidRequestCode = "INVALID_REQUEST";
+
     public bool IsHealthy => writer.IsHealthy;
 
-    /// <summary>Starts the record of one call: the parts every record of it shares.</summary>
+    /// <summary>Starts the record of one request: the parts every record of it shares.</summary>
     public CallAudit Begin(GuardCall call)
     {
-        var arguments = WithoutConfirmation(call.Arguments);
-        var toolKey = call.Tool.Key;
-        call.ArgumentsHash ??= hasher.Hash(arguments);
         var entry = new AuditEntry
         {
             Id = Guid.CreateVersion7().ToString("N"),
@@ -41,10 +44,10 @@ public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentH
             UserId = call.Identity.UserId,
             SessionId = call.Identity.SessionId,
             TokenId = call.Token.Id,
-            Kind = CallKind,
-            Server = call.Tool.ServerId,
-            Tool = call.Tool.ToolName,
-            Arguments = redactor.RedactToCanonicalJson(arguments, toolKey),
+            Kind = call.Kind.WireName(),
+            Server = call.Target.ServerId,
+            Tool = call.Target.Name,
+            Arguments = redactor.RedactToCanonicalJson(call.Arguments, call.Target.Key),
             ArgumentsHash = call.ArgumentsHash,
             Decision = "allowed",
             Outcome = "pending",
@@ -96,6 +99,46 @@ public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentH
             Detail = detail,
         });
 
+    /// <summary>
+    /// A request the guard could not even route (an unknown tool, resource, prompt or server): refused with
+    /// <paramref name="code"/>, so probing shows up in the audit. Arguments are redacted and hashed like a call's.
+    /// </summary>
+    public Task RecordUnroutableAsync(string kind, Authentication.AgentIdentity agent, string? sessionId, string? serverId, string name, string code,
+        IDictionary<string, JsonElement>? arguments = null) =>
+        writer.AppendAsync(new AuditEntry
+        {
+            Id = Guid.CreateVersion7().ToString("N"),
+            Timestamp = time.GetUtcNow(),
+            TenantId = agent.TenantId,
+            AgentId = agent.AgentId,
+            UserId = agent.UserId,
+            SessionId = sessionId,
+            TokenId = agent.Token.Id,
+            Kind = kind,
+            Server = serverId,
+            Tool = name,
+            Arguments = redactor.RedactToCanonicalJson(arguments),
+            ArgumentsHash = hasher.Hash(arguments),
+            Decision = "refused",
+            Code = code,
+            Outcome = "refused",
+            Silo = silo.Name,
+        });
+
+    /// <summary>Awaits a record; false if the audit store could not make it durable (any other failure propagates).</summary>
+    public static async Task<bool> TryRecordAsync(Task record)
+    {
+        try
+        {
+            await record;
+            return true;
+        }
+        catch (AuditUnavailableException)
+        {
+            return false;
+        }
+    }
+
     internal Task<AuditRecord> AppendAsync(AuditEntry entry) => writer.AppendAsync(entry);
 
     /// <summary>
@@ -106,13 +149,6 @@ public sealed class CallAuditor(AuditWriter writer, Redactor redactor, ArgumentH
 
     internal double ElapsedMs(long started) => time.GetElapsedTime(started).TotalMilliseconds;
 
-    private static IDictionary<string, JsonElement>? WithoutConfirmation(IDictionary<string, JsonElement>? arguments)
-    {
-        if (arguments is null || !arguments.ContainsKey(SchemaStep.ConfirmationArgument)) return arguments;
-        var copy = new Dictionary<string, JsonElement>(arguments, StringComparer.Ordinal);
-        copy.Remove(SchemaStep.ConfirmationArgument);
-        return copy;
-    }
 }
 
 /// <summary>The audit of one call in progress.</summary>
@@ -149,13 +185,13 @@ public sealed class CallAudit
         ConfirmationId = confirmationId,
     });
 
-    public Task RecordResultAsync(CallToolResult result, string? confirmationId = null) => _auditor.AppendAsync(ResultEntry(result, confirmationId));
+    public Task RecordResultAsync(Result result, string? confirmationId = null) => _auditor.AppendAsync(ResultEntry(result, confirmationId));
 
     /// <summary>
     /// The result of an action that ran. False if the store refused it now; the record is then written in the
     /// background once the store is back, so the audit never keeps only the intent of an action that completed.
     /// </summary>
-    public async Task<bool> RecordActionResultAsync(CallToolResult result, string? confirmationId)
+    public async Task<bool> RecordActionResultAsync(Result result, string? confirmationId)
     {
         var entry = ResultEntry(result, confirmationId);
         try
@@ -170,7 +206,7 @@ public sealed class CallAudit
         }
     }
 
-    private AuditEntry ResultEntry(CallToolResult result, string? confirmationId)
+    private AuditEntry ResultEntry(Result result, string? confirmationId)
     {
         // The result is serialised into a per-thread buffer only to be hashed and measured: no array per call.
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
@@ -179,6 +215,7 @@ public sealed class CallAudit
         writer.Reset(buffer);
         ResultJson.Write(writer, result);
         writer.Flush();
+        var isError = result is CallToolResult { IsError: true };
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(buffer.WrittenSpan, hash);
         var size = buffer.WrittenCount;
@@ -186,8 +223,8 @@ public sealed class CallAudit
 
         return Entry with
         {
-            Outcome = result.IsError is true ? "error" : "success",
-            ErrorType = result.IsError is true ? "tool_error" : null,
+            Outcome = isError ? "error" : "success",
+            ErrorType = isError ? "tool_error" : null,
             ResultHash = Convert.ToHexStringLower(hash),
             ResultSize = size,
             LatencyMs = _auditor.ElapsedMs(_started),

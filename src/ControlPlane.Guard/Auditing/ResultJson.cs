@@ -28,6 +28,13 @@ internal static class ResultJson
         if (!TryWriteCommonShape(writer, result)) JsonSerializer.Serialize(writer, result, ResultType);
     }
 
+    /// <summary>Any guarded request's result: a tool's as above, the others (resources, prompts) through the serializer.</summary>
+    public static void Write(Utf8JsonWriter writer, Result result)
+    {
+        if (result is CallToolResult tool) Write(writer, tool);
+        else JsonSerializer.Serialize(writer, result, McpJsonUtilities.DefaultOptions.GetTypeInfo(result.GetType()));
+    }
+
     private static bool TryWriteCommonShape(Utf8JsonWriter writer, CallToolResult result)
     {
         if (result.Meta is not null || result.ResultType is not null) return false;

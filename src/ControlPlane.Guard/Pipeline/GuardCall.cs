@@ -1,40 +1,90 @@
 using System.Text.Json;
-using ControlPlane.Guard.Catalog;
+using ControlPlane.Guard.Auditing;
 using ControlPlane.Guard.State;
 using ControlPlane.Tokens;
+using ModelContextProtocol.Protocol;
 
 namespace ControlPlane.Guard.Pipeline;
 
-/// <summary>One tools/call as the guard steps see it.</summary>
-public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGrant grant, ToolDescriptor tool, IDictionary<string, JsonElement>? arguments)
+/// <summary>Runs the request itself once every stage let it through.</summary>
+public delegate ValueTask<Result> GuardedOperation(GuardCall call, CancellationToken cancellationToken);
+
+/// <summary>
+/// One guarded MCP request as every stage sees it, made once by <see cref="GuardCallBuilder"/>: who asks, what it
+/// reaches, the guard state pinned for the whole request, the arguments without the confirmation token and their
+/// hash. Only the stages' own results (the reserved confirmation, the audit in progress) are set later.
+/// </summary>
+public sealed class GuardCall
 {
-    public ScopeGrant Grant { get; } = grant;
+    internal GuardCall(
+        GuardRequestKind kind,
+        CallIdentity identity,
+        AgentToken token,
+        ScopeGrant grant,
+        GuardTarget target,
+        GuardStateView state,
+        IDictionary<string, JsonElement>? arguments,
+        string? confirmationToken,
+        string argumentsHash,
+        IReadOnlyList<string> duplicateKeys,
+        GuardedOperation? operation,
+        object? request)
+    {
+        Kind = kind;
+        Identity = identity;
+        Token = token;
+        Grant = grant;
+        Target = target;
+        State = state;
+        // Decided once against the pinned state, so every stage judges the call the same way.
+        IsAction = target.Tool is { } tool && state.Policy.IsAction(tool, identity.TenantId);
+        Arguments = arguments;
+        ConfirmationToken = confirmationToken;
+        ArgumentsHash = argumentsHash;
+        DuplicateKeys = duplicateKeys;
+        Operation = operation ?? NothingToRun;
+        Request = request;
+    }
 
-    public CallIdentity Identity { get; } = identity;
+    public GuardRequestKind Kind { get; }
 
-    public AgentToken Token { get; } = token;
+    public CallIdentity Identity { get; }
 
-    public ToolDescriptor Tool { get; } = tool;
+    public AgentToken Token { get; }
 
-    /// <summary>
-    /// The tool's effective classification for this tenant (operator overrides applied), decided once per call
-    /// so that every step judges the call the same way.
-    /// </summary>
-    public bool IsAction { get; init; } = tool.IsAction;
+    public ScopeGrant Grant { get; }
 
-    public IDictionary<string, JsonElement>? Arguments { get; } = arguments;
+    public GuardTarget Target { get; }
+
+    /// <summary>The tool, for a tools/call; null for the other kinds.</summary>
+    public Catalog.ToolDescriptor? Tool => Target.Tool;
+
+    /// <summary>The guard state this request is judged against, from its first stage to its last.</summary>
+    public GuardStateView State { get; }
+
+    /// <summary>The tool's effective classification for this tenant (operator overrides applied); only tools are actions.</summary>
+    public bool IsAction { get; }
+
+    /// <summary>The arguments as the tool will get them: without <c>confirmation_token</c>, which the guard consumes.</summary>
+    public IDictionary<string, JsonElement>? Arguments { get; }
+
+    /// <summary>The <c>confirmation_token</c> the caller sent (an empty string if it was not a string), or null.</summary>
+    public string? ConfirmationToken { get; }
+
+    /// <summary>Keyed hash of <see cref="Arguments"/>: what the audit records and a confirmation is bound to.</summary>
+    public string ArgumentsHash { get; }
 
     /// <summary>
     /// Pointers (from the request's params) of keys the client sent twice in one object. The parsed
     /// <see cref="Arguments"/> kept one value of each; the schema step refuses the call rather than guess which.
     /// </summary>
-    public IReadOnlyList<string> DuplicateKeys { get; init; } = [];
+    public IReadOnlyList<string> DuplicateKeys { get; }
 
-    /// <summary>
-    /// Keyed hash of the arguments without the confirmation token, computed once per call (by the auditor)
-    /// and reused by every step that binds to the exact arguments.
-    /// </summary>
-    public string? ArgumentsHash { get; set; }
+    /// <summary>What runs once the guard allowed it.</summary>
+    public GuardedOperation Operation { get; }
+
+    /// <summary>The adapter's own request object, for <see cref="Operation"/> (so the operation can be a static lambda).</summary>
+    public object? Request { get; }
 
     /// <summary>The approval whose confirmation token this call consumed, once the confirmation step accepted it.</summary>
     public string? ConfirmationId { get; set; }
@@ -44,25 +94,10 @@ public sealed class GuardCall(CallIdentity identity, AgentToken token, ScopeGran
     /// is durable and so is the call's intent record.
     /// </summary>
     public IReservedConfirmation? ReservedConfirmation { get; set; }
-}
 
-/// <summary>
-/// One check of the guard. Returns null to let the call go on, or the refusal that stops it. Steps run
-/// in a fixed, documented order; a new safety pattern is a new step.
-/// </summary>
-public interface IGuardStep
-{
-    /// <summary>Short, stable name used in metrics, logs and to switch steps off in benchmarks.</summary>
-    string Name { get; }
+    /// <summary>The audit of this request, begun by the audit stage; null where no audit stage runs (step benchmarks).</summary>
+    public CallAudit? Audit { get; set; }
 
-    ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken);
-}
-
-/// <summary>A confirmation token held for one call: consumed (durably) if the call goes ahead, released if not.</summary>
-public interface IReservedConfirmation
-{
-    /// <summary>True once the consumption is durable; false if the reservation was no longer held (the token is then unused).</summary>
-    Task<bool> ConsumeAsync();
-
-    Task ReleaseAsync();
+    private static ValueTask<Result> NothingToRun(GuardCall call, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("This call was built for the checks alone and has nothing to run.");
 }

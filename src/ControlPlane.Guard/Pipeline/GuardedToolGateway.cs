@@ -15,24 +15,20 @@ using ModelContextProtocol.Server;
 namespace ControlPlane.Guard.Pipeline;
 
 /// <summary>
-/// The MCP endpoint's handlers for tools/list and tools/call: find the tool, run the guard, then run
-/// the tool with a cancellation that a kill switch can trigger. Serves the aggregate endpoint
-/// (<paramref name="endpointServerId"/> null) and the per-server ones alike.
+/// The MCP endpoint's handlers for tools/list and tools/call, thin adapters: tools/list shows an agent what it could
+/// call; tools/call finds the tool, makes the call (<see cref="GuardCallBuilder"/>) and runs it through the one
+/// <see cref="GuardPipeline"/>. Serves the aggregate endpoint (<c>endpointServerId</c> null) and the per-server ones alike.
 /// </summary>
-public sealed partial class GuardedToolGateway(
+public sealed class GuardedToolGateway(
     ToolCatalog catalog,
-    GuardPipeline guard,
-    InFlightCalls inFlight,
+    GuardCallBuilder builder,
+    GuardPipeline pipeline,
     SessionRegistry sessions,
     AgentTokenValidator tokens,
     GuardStateCache guardState,
     CallAuditor auditor,
-    Results.ResultShaper shaper,
-    Limits.DownstreamProtection downstream,
-    GuardMetrics metrics,
     IOptions<AuditOptions> auditOptions,
-    IEnumerable<IToolServerAvailability> availability,
-    ILogger<GuardedToolGateway> logger)
+    IEnumerable<IToolServerAvailability> availability)
 {
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
 
@@ -55,7 +51,7 @@ public sealed partial class GuardedToolGateway(
             result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : tool.OwnNameTool);
         }
 
-        if (!await TryRecordAsync(auditor.RecordListAsync(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, agent.Token.Id, endpointServerId, result.Tools.Count))
+        if (!await CallAuditor.TryRecordAsync(auditor.RecordListAsync(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, agent.Token.Id, endpointServerId, result.Tools.Count))
             && readPolicy == ReadAuditPolicy.FailClosed)
         {
             throw new McpProtocolException("The tool list was withheld because its audit record could not be made durable; retry shortly.", McpErrorCode.InternalError);
@@ -72,142 +68,48 @@ public sealed partial class GuardedToolGateway(
         var tool = catalog.Find(endpointServerId, name, agent.TenantId);
         if (tool is null)
         {
-            return NotListedYet(endpointServerId, name, agent.TenantId)?.ToCallToolResult()
-                ?? throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
+            if (NotListedYet(endpointServerId, name, agent.TenantId) is { } unavailable) return unavailable.ToCallToolResult();
+            // Probing for tools shows up in the audit, then gets the JSON-RPC error MCP prescribes.
+            await CallAuditor.TryRecordAsync(auditor.RecordUnroutableAsync(CallAuditor.CallKind, agent, request.Server.SessionId, endpointServerId, name,
+                CallAuditor.UnknownToolCode, request.Params.Arguments));
+            throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
         }
 
         await EnsureSessionAsync(request, agent, cancellationToken);
 
-        using var span = GuardTelemetry.Source.StartActivity(GuardTelemetry.CallSpan);
-        if (span is not null)
-        {
-            span.SetTag(GuardTelemetry.TenantTag, agent.TenantId);
-            span.SetTag(GuardTelemetry.AgentTag, agent.AgentId);
-            span.SetTag(GuardTelemetry.ServerTag, tool.ServerId);
-            span.SetTag(GuardTelemetry.ToolTag, tool.ToolName);
-        }
+        var duplicateKeys = request.JsonRpcRequest?.Params is { } raw ? Schemas.DuplicateKeys.Find(raw) : [];
+        var call = builder.ForTool(agent, request.Server.SessionId, tool, request.Params.Arguments, duplicateKeys, InvokeTool, request);
+        var outcome = await pipeline.RunAsync(call, cancellationToken);
+        // A tool that advertises an outputSchema gets its refusal as text only: official clients validate
+        // structuredContent against that schema even on errors.
+        return outcome.Refusal is { } refusal
+            ? refusal.ToCallToolResult(structured: tool.OwnNameTool.OutputSchema is null)
+            : (CallToolResult)outcome.Result!;
+    }
 
-        var identity = new CallIdentity(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, tool.ServerId, tool.ToolName);
-        var call = new GuardCall(identity, agent.Token, agent.Grant, tool, request.Params.Arguments)
+    /// <summary>
+    /// Runs the tool with the arguments the guard judged: the caller's request as it came when it held no
+    /// confirmation token, else a copy without it (the request itself is never changed).
+    /// </summary>
+    private static async ValueTask<Result> InvokeTool(GuardCall call, CancellationToken cancellationToken)
+    {
+        var request = (RequestContext<CallToolRequestParams>)call.Request!;
+        if (call.ConfirmationToken is not null)
         {
-            IsAction = guardState.Policy.IsAction(tool, identity.TenantId),
-            DuplicateKeys = request.JsonRpcRequest?.Params is { } raw ? Schemas.DuplicateKeys.Find(raw) : [],
-        };
-        var audit = auditor.Begin(call);
-        var structured = tool.OwnNameTool.OutputSchema is null;
-
-        var guardStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-        Refusal? refusal;
-        try
-        {
-            refusal = await guard.EvaluateAsync(call, cancellationToken);
-        }
-        catch (Exception ex) when (ex is not McpProtocolException && !cancellationToken.IsCancellationRequested)
-        {
-            // A grain the guard needs could not answer (its silo just died, storage is down): the guard cannot
-            // decide, so nothing runs, and the caller gets a refusal it can retry instead of a bare error.
-            LogGuardUndecided(logger, tool.ServerId, tool.ToolName, ex.GetType().Name, ex.Message);
-            refusal = new Refusal(RefusalCodes.GuardUnavailable, "The guard could not reach the state it needs to decide, so the call was not run. Retry shortly.")
+            var original = request.Params!;
+            request = new RequestContext<CallToolRequestParams>(request.Server, request.JsonRpcRequest, new CallToolRequestParams
             {
-                RetryAfterSeconds = 2,
+                Name = original.Name,
+                Arguments = call.Arguments,
+                Meta = original.Meta,
+            })
+            {
+                Services = request.Services,
+                MatchedPrimitive = request.MatchedPrimitive,
             };
         }
 
-        metrics.Called(tool.ServerId, tool.ToolName, refusal?.Code, System.Diagnostics.Stopwatch.GetElapsedTime(guardStarted).TotalMilliseconds);
-        span?.SetTag(GuardTelemetry.DecisionTag, refusal is null ? "allowed" : "refused");
-        if (refusal is not null)
-        {
-            span?.SetTag(GuardTelemetry.CodeTag, refusal.Code);
-            // A refusal runs nothing, so it is returned even if its record cannot be written.
-            await TryRecordAsync(audit.RecordRefusalAsync(refusal));
-            return refusal.ToCallToolResult(structured);
-        }
-
-        // The guard consumed the confirmation token; the tool never sees it.
-        request.Params.Arguments?.Remove(SchemaStep.ConfirmationArgument);
-
-        var isAction = call.IsAction;
-        if (isAction)
-        {
-            // Two durable writes to two stores, neither needing the other: the intent record (audit) and the token's
-            // consumption (approval grain). They run together; the action runs only once both are durable.
-            var intent = TryRecordAsync(audit.RecordIntentAsync(call.ConfirmationId));
-            var consumed = TryConsumeAsync(call.ReservedConfirmation);
-            var intentDurable = await intent;
-            if (!await consumed)
-            {
-                var undecided = new Refusal(RefusalCodes.GuardUnavailable, "The confirmation could not be recorded as used, so the action was not run. Retry shortly with the same confirmation_token.")
-                {
-                    RetryAfterSeconds = 2,
-                };
-                span?.SetTag(GuardTelemetry.CodeTag, undecided.Code);
-                await TryRecordAsync(audit.RecordRefusalAsync(undecided));
-                return undecided.ToCallToolResult(structured);
-            }
-
-            if (!intentDurable)
-            {
-                span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
-                return AuditUnavailable("The action was not run because its audit record could not be made durable.", structured);
-            }
-        }
-
-        CallToolResult result;
-        using (var flight = inFlight.Begin(identity, cancellationToken))
-        {
-            try
-            {
-                if (flight.KilledBy is not null) throw new OperationCanceledException(flight.Token);
-                using (GuardTelemetry.Source.StartActivity("tool " + tool.ServerId))
-                {
-                    result = await downstream.ExecuteAsync(tool.ServerId, tool.TenantId, ct => tool.Invoker(request, ct), flight.Token);
-                }
-            }
-            catch (Limits.DownstreamUnavailableException ex)
-            {
-                await TryRecordAsync(audit.RecordFailureAsync("upstream_unavailable", RefusalCodes.UpstreamUnavailable));
-                span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.UpstreamUnavailable)?.SetStatus(System.Diagnostics.ActivityStatusCode.Error);
-                return new Refusal(
-                    RefusalCodes.UpstreamUnavailable,
-                    $"{ex.Message} Retry after {Math.Ceiling(ex.RetryAfter.TotalSeconds):0} s; do not hammer it.")
-                {
-                    RetryAfterSeconds = (int)Math.Max(1, Math.Ceiling(ex.RetryAfter.TotalSeconds)),
-                }.ToCallToolResult(structured);
-            }
-            catch (OperationCanceledException) when (flight.KilledBy is { } killedDuring)
-            {
-                await TryRecordAsync(audit.RecordFailureAsync("killed", RefusalCodes.Killed));
-                span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.Killed);
-                return KillSwitchStep.Killed(killedDuring).ToCallToolResult(structured);
-            }
-            catch (Exception ex)
-            {
-                await TryRecordAsync(audit.RecordFailureAsync(ex is OperationCanceledException ? "cancelled" : ex.GetType().Name));
-                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.GetType().Name);
-                throw;
-            }
-        }
-
-        // Read results are projected and redacted before they are hashed for the audit and sent: the audit's
-        // result hash is of exactly what the agent received.
-        if (!isAction) result = shaper.Shape(result, guardState.Policy.Projection(tool));
-        span?.SetTag(GuardTelemetry.OutcomeTag, result.IsError is true ? "error" : "success");
-
-        if (isAction)
-        {
-            // An action that ran is reported as it ran: its intent is already durable, and a result record the
-            // store refuses now is written once it is back.
-            await audit.RecordActionResultAsync(result, call.ConfirmationId);
-            return result;
-        }
-
-        if (await TryRecordAsync(audit.RecordResultAsync(result, call.ConfirmationId)) || readPolicy == ReadAuditPolicy.FailOpen)
-        {
-            return result;
-        }
-
-        span?.SetTag(GuardTelemetry.CodeTag, RefusalCodes.AuditUnavailable);
-        return AuditUnavailable("The result was withheld because its audit record could not be made durable.", structured);
+        return await call.Tool!.Invoker(request, cancellationToken);
     }
 
     /// <summary>
@@ -227,42 +129,6 @@ public sealed partial class GuardedToolGateway(
         };
     }
 
-    private static CallToolResult AuditUnavailable(string what, bool structured) => new Refusal(
-        RefusalCodes.AuditUnavailable,
-        what + " Retry in a little while; if it persists, tell the operators that auditing is down.")
-    {
-        RetryAfterSeconds = 5,
-    }.ToCallToolResult(structured);
-
-    private static async Task<bool> TryConsumeAsync(IReservedConfirmation? reserved)
-    {
-        if (reserved is null) return true;
-        try
-        {
-            return await reserved.ConsumeAsync();
-        }
-        catch (Exception)
-        {
-            // Storage or the grain's silo failed, so nothing runs. A failed write already dropped the grain's state;
-            // otherwise give the token back so the agent's retry need not wait for the reservation to lapse.
-            try { await reserved.ReleaseAsync(); } catch (Exception) { }
-            return false;
-        }
-    }
-
-    private static async Task<bool> TryRecordAsync(Task record)
-    {
-        try
-        {
-            await record;
-            return true;
-        }
-        catch (AuditUnavailableException)
-        {
-            return false;
-        }
-    }
-
     private async ValueTask EnsureSessionAsync<T>(RequestContext<T> request, AgentIdentity agent, CancellationToken cancellationToken)
     {
         if (request.Server.SessionId is { } sessionId && !await sessions.EnsureOpenedAsync(sessionId, agent, cancellationToken))
@@ -274,7 +140,4 @@ public sealed partial class GuardedToolGateway(
     private static AgentIdentity AgentOf<T>(RequestContext<T> request) =>
         request.User?.Identity as AgentIdentity
         ?? throw new McpProtocolException("The request is not authenticated as an agent.", McpErrorCode.InvalidRequest);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The guard could not decide a call of {Server}/{Tool} and refused it ({ErrorType}: {Error}).")]
-    private static partial void LogGuardUndecided(ILogger logger, string server, string tool, string errorType, string error);
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 
 namespace ControlPlane.Guard.Pipeline;
@@ -58,6 +59,26 @@ public sealed class Refusal
             StructuredContent = structured ? JsonElement.Parse(buffer.WrittenSpan) : null,
             Content = [new TextContentBlock { Text = Encoding.UTF8.GetString(buffer.WrittenSpan) }],
         };
+    }
+
+    /// <summary>
+    /// The refusal of a request whose result cannot carry isError (resources/read, prompts/get, ...): a JSON-RPC error
+    /// whose message starts with the code and whose data is the refusal's JSON object.
+    /// </summary>
+    public McpProtocolException ToProtocolException()
+    {
+        var exception = new McpProtocolException($"{Code}: {Message}", McpErrorCode.InvalidRequest);
+        exception.Data["code"] = Code;
+        exception.Data["message"] = Message;
+        if (Scope is not null) exception.Data["scope"] = Scope;
+        if (Reason is not null) exception.Data["reason"] = Reason;
+        if (RetryAfterSeconds is { } retry) exception.Data["retry_after"] = retry;
+        if (Extra is not null)
+        {
+            foreach (var (name, value) in Extra) exception.Data[name] = value;
+        }
+
+        return exception;
     }
 
     /// <summary>

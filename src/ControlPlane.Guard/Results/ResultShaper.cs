@@ -26,6 +26,58 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
 {
     public const string TruncatedMarker = "_truncated";
 
+    /// <summary>
+    /// Any guarded request's result: a tool's (projection and redaction), a resource's text contents and a prompt's
+    /// text messages (redaction; they have no projection). Blobs, images and audio pass as they are.
+    /// </summary>
+    public Result Shape(Result result, ProjectionSetting? projection) => result switch
+    {
+        CallToolResult tool => Shape(tool, projection),
+        ReadResourceResult resource => Shape(resource),
+        GetPromptResult prompt => Shape(prompt),
+        CompleteResult completion => Shape(completion),
+        _ => result,
+    };
+
+    private ReadResourceResult Shape(ReadResourceResult result)
+    {
+        if (!options.Value.RedactPiiByDefault) return result;
+        var shaped = new ReadResourceResult { Meta = result.Meta, TimeToLive = result.TimeToLive, CacheScope = result.CacheScope };
+        foreach (var contents in result.Contents)
+        {
+            shaped.Contents.Add(contents is TextResourceContents text
+                ? new TextResourceContents { Uri = text.Uri, MimeType = text.MimeType, Meta = text.Meta, Text = ShapeText(text.Text, null, redact: true) }
+                : contents);
+        }
+
+        return shaped;
+    }
+
+    private GetPromptResult Shape(GetPromptResult result)
+    {
+        if (!options.Value.RedactPiiByDefault) return result;
+        var shaped = new GetPromptResult { Meta = result.Meta, Description = result.Description is null ? null : redactor.RedactText(result.Description) };
+        foreach (var message in result.Messages)
+        {
+            shaped.Messages.Add(message.Content is TextContentBlock text
+                ? new PromptMessage { Role = message.Role, Content = new TextContentBlock { Text = ShapeText(text.Text, null, redact: true), Annotations = text.Annotations } }
+                : message);
+        }
+
+        return shaped;
+    }
+
+    private CompleteResult Shape(CompleteResult result)
+    {
+        if (!options.Value.RedactPiiByDefault) return result;
+        var completion = result.Completion;
+        return new CompleteResult
+        {
+            Meta = result.Meta,
+            Completion = new Completion { Values = [.. completion.Values.Select(redactor.RedactText)], Total = completion.Total, HasMore = completion.HasMore },
+        };
+    }
+
     public CallToolResult Shape(CallToolResult result, ProjectionSetting? projection)
     {
         var redact = projection?.RedactPii ?? options.Value.RedactPiiByDefault;

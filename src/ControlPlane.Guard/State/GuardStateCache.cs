@@ -13,7 +13,7 @@ public sealed class GuardStateCache : IGuardStateListener
     private readonly TimeProvider _time;
     private readonly long _staleAfterTicks;
     private readonly object _applyLock = new();
-    private volatile View _view = new(GuardStateSnapshot.Empty, KillIndex.Empty, new HashSet<string>(StringComparer.Ordinal), GuardPolicy.Empty);
+    private volatile GuardStateView _view = GuardStateView.Empty;
     private long _confirmedAt;
     private volatile bool _loaded;
 
@@ -26,7 +26,10 @@ public sealed class GuardStateCache : IGuardStateListener
     /// <summary>Raised after a snapshot with new kill switches is applied, with the switches it added.</summary>
     public event Action<KillIndex, IReadOnlyList<KillSwitch>>? SwitchesAdded;
 
-    public long Version => _view.Snapshot.Version;
+    public long Version => _view.Version;
+
+    /// <summary>The state in force now; a call pins it once and reads nothing else (see <see cref="GuardStateView"/>).</summary>
+    public GuardStateView Current => _view;
 
     /// <summary>True once a snapshot has been loaded from the owner grain since this silo started.</summary>
     public bool IsLoaded => _loaded;
@@ -37,7 +40,7 @@ public sealed class GuardStateCache : IGuardStateListener
 
     public IReadOnlyList<KillSwitch> ActiveSwitches => _view.Snapshot.KillSwitches;
 
-    public bool IsRevoked(string tokenId) => _view.Revoked.Contains(tokenId);
+    public bool IsRevoked(string tokenId) => _view.IsRevoked(tokenId);
 
     /// <summary>True while the state was confirmed against its owner recently enough to act on.</summary>
     public bool IsFresh => _loaded && _time.GetTimestamp() - Volatile.Read(ref _confirmedAt) <= _staleAfterTicks;
@@ -55,9 +58,9 @@ public sealed class GuardStateCache : IGuardStateListener
             _loaded = true;
             if (snapshot.Version <= current.Snapshot.Version) return current.Snapshot.Version;
 
-            index = new KillIndex(snapshot.KillSwitches);
-            var revoked = snapshot.RevokedTokens.Select(r => r.TokenId).ToHashSet(StringComparer.Ordinal);
-            _view = new View(snapshot, index, revoked, new GuardPolicy(snapshot));
+            var view = new GuardStateView(snapshot);
+            index = view.Kills;
+            _view = view;
             added = [.. snapshot.KillSwitches.Where(s => !current.Kills.Contains(s.Target.Key))];
         }
 
@@ -67,6 +70,4 @@ public sealed class GuardStateCache : IGuardStateListener
 
     /// <summary>Records that the owner grain confirmed the current version just now.</summary>
     public void Confirm() => Volatile.Write(ref _confirmedAt, _time.GetTimestamp());
-
-    private sealed record View(GuardStateSnapshot Snapshot, KillIndex Kills, HashSet<string> Revoked, GuardPolicy Policy);
 }

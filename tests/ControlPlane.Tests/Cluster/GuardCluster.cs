@@ -80,7 +80,7 @@ public sealed class GuardCluster : IAsyncDisposable
         var tool = silo.GetRequiredService<ToolCatalog>().Find(identity.ServerId, identity.ToolName)
             ?? throw new InvalidOperationException($"No tool {identity.ServerId}/{identity.ToolName} in the test catalog.");
         var token = new AgentToken("tok" + identity.AgentId, identity.TenantId, identity.AgentId, identity.UserId, [], [1], DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddHours(1), null, "test");
-        return await silo.GetRequiredService<GuardPipeline>().EvaluateAsync(new GuardCall(identity, token, AllScopes, tool, null), CancellationToken.None);
+        return await silo.GetRequiredService<GuardPipeline>().EvaluateAsync(silo.GetRequiredService<GuardCallBuilder>().ForTool(identity, token, AllScopes, tool, null), CancellationToken.None);
     }
 
     public async ValueTask DisposeAsync()

@@ -158,7 +158,7 @@ public sealed class BadInputCorpusTests(SecurityHostFixture fixture, ITestOutput
                 return status.ToString() == exact ? null : $"expected {exact}, got " + described;
             case ["refusal", var refusal]:
                 return rpc is { } r && r.TryGetProperty("result", out var result) && result.TryGetProperty("isError", out var flag) && flag.ValueKind == JsonValueKind.True
-                    && result.GetProperty("structuredContent").GetProperty("code").GetString() == refusal
+                    && JsonDocument.Parse(result.GetProperty("content")[0].GetProperty("text").GetString()!).RootElement.GetProperty("code").GetString() == refusal
                     ? null
                     : $"expected refusal {refusal}, got " + described;
             case ["any-structured"]:

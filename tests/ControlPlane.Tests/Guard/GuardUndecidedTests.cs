@@ -35,7 +35,7 @@ public sealed class GuardUndecidedTests
         await using var host = await ControlPlaneTestHost.StartAsync(configureServices: services => services.Replace(ServiceDescriptor.Singleton(sp =>
         {
             limits = new UnreachableRateLimits(sp.GetRequiredService<RateLimitStep>());
-            return new GuardPipeline(GuardPipeline.StepsInOrder(sp).Select(step => step is RateLimitStep ? limits : step));
+            return GuardPipeline.Create(sp, step => step is RateLimitStep ? limits : step);
         })));
         await using var client = await host.ConnectAsync();
         var lookup = new Dictionary<string, object?> { ["email"] = "ada@example.com" };
@@ -84,7 +84,7 @@ public sealed class GuardUndecidedTests
         await using var host = await ControlPlaneTestHost.StartAsync(configureServices: services => services.Replace(ServiceDescriptor.Singleton(sp =>
         {
             confirmation = new FailingConsumption(sp.GetRequiredService<ConfirmationStep>());
-            return new GuardPipeline(GuardPipeline.StepsInOrder(sp).Select(step => step is ConfirmationStep ? confirmation : step));
+            return GuardPipeline.Create(sp, step => step is ConfirmationStep ? confirmation : step);
         })));
         await host.SetModeAsync("demo", "support-desk", "read-write");
         await using var client = await host.ConnectAsync();

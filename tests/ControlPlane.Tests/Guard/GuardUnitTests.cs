@@ -3,6 +3,7 @@ using ControlPlane.Guard.Authentication;
 using ControlPlane.Guard.Catalog;
 using ControlPlane.Guard.InFlight;
 using ControlPlane.Guard.Pipeline;
+using ControlPlane.Tests.Infrastructure;
 using ControlPlane.Guard.Pipeline.Steps;
 using ControlPlane.Guard.State;
 using ControlPlane.GuardState;
@@ -25,7 +26,7 @@ public sealed class GuardStateFreshnessTests
         _cache = new GuardStateCache(_time, Options.Create(new GuardStateOptions { StaleAfter = TimeSpan.FromSeconds(5) }));
     }
 
-    private static GuardCall Call(ToolClassification classification) => new(
+    private GuardCall Call(ToolClassification classification) => GuardCalls.ForTool(_cache,
         new CallIdentity("t", "a", "u", "s", "srv", "tool"),
         Tokens.Valid("t", "a"),
         ScopeGrant.Parse(["server:srv:read", "server:srv:write"]),

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using ControlPlane.Guard.Catalog;
 using ControlPlane.Guard.Pipeline;
+using ControlPlane.Tests.Infrastructure;
 using ControlPlane.Guard.Pipeline.Steps;
 using ControlPlane.Guard.Schemas;
 using ControlPlane.Guard.State;
@@ -131,7 +132,7 @@ public sealed partial class SchemaPropertyTests : IDisposable
         var time = TimeProvider.System;
         var cache = new GuardStateCache(time, Options.Create(new GuardStateOptions()));
         cache.Apply(new GuardStateSnapshot(1, [], [], [new ServerModeSetting("t", SupportDeskServer.ServerId, true, "test", "test", time.GetUtcNow())]));
-        var step = new SchemaStep(cache);
+        var step = new SchemaStep();
         var grant = ScopeGrant.Parse(["server:support-desk:write"]);
         var token = new AgentToken("tok", "t", "a", null, ["server:support-desk:write"], [1], time.GetUtcNow(), null, null, "test");
 
@@ -139,7 +140,7 @@ public sealed partial class SchemaPropertyTests : IDisposable
         {
             if (confirm) args["confirmation_token"] = "cpc_whatever";
             var dictionary = args.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value));
-            var call = new GuardCall(new CallIdentity("t", "a", null, "s", SupportDeskServer.ServerId, "create_refund"), token, grant, _refund, dictionary);
+            var call = GuardCalls.ForTool(cache, new CallIdentity("t", "a", null, "s", SupportDeskServer.ServerId, "create_refund"), token, grant, _refund, dictionary);
             var before = _invocations;
             var refusal = await step.CheckAsync(call, CancellationToken.None);
             if (refusal is null) await _refund.Invoker(null!, CancellationToken.None);

@@ -26,7 +26,9 @@ public sealed class DuplicateKeyEndToEndTests(SecurityHostFixture fixture)
             """{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"lookup_customer_by_email","arguments":{"email":"grace@example.com","\u0065mail":"ada@example.com"}}}""");
         var result = answer.GetProperty("result");
         Assert.True(result.GetProperty("isError").GetBoolean());
-        var refusal = result.GetProperty("structuredContent");
+        // lookup_customer_by_email advertises an outputSchema, so its refusal is the first text block alone.
+        Assert.False(result.TryGetProperty("structuredContent", out _));
+        var refusal = JsonDocument.Parse(result.GetProperty("content")[0].GetProperty("text").GetString()!).RootElement;
         Assert.Equal("INVALID_ARGUMENTS", refusal.GetProperty("code").GetString());
         var violation = Assert.Single(refusal.GetProperty("violations").EnumerateArray());
         Assert.Equal("/email", violation.GetProperty("pointer").GetString());

@@ -3,7 +3,7 @@ using ControlPlane.Refusals;
 
 namespace ControlPlane.Guard.Pipeline.Steps;
 
-/// <summary>Step 2: the token must still be good now, not only when the session opened.</summary>
+/// <summary>The token must still be good now, not only when the session opened.</summary>
 public sealed class AuthenticationStep(AgentTokenValidator tokens) : IGuardStep
 {
     public string Name => "authentication";

@@ -30,14 +30,13 @@ public sealed class ConfirmationOptions
 }
 
 /// <summary>
-/// Step 6: an action runs only with a valid confirmation token, minted when a human approved this exact
+/// An action runs only with a valid confirmation token, minted when a human approved this exact
 /// call. Without one, the call is refused with REQUIRES_CONFIRMATION and an approval request is opened
 /// (or the open one for the same call reused), so the assistant can tell the human what to approve.
 /// </summary>
 public sealed class ConfirmationStep(
     IGrainFactory grains,
     Redactor redactor,
-    ArgumentHasher hasher,
     IOptions<ConfirmationOptions> options,
     ApprovalNotifier notifier,
     ApprovalIds approvalIds,
@@ -54,31 +53,20 @@ public sealed class ConfirmationStep(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // Fail closed: an action whose confirmation cannot be checked or recorded does not run.
-            return IsAuditFailure(ex)
-                ? new Refusal(RefusalCodes.AuditUnavailable, "The confirmation could not be recorded in the audit trail, so the action was not run. Retry shortly.") { RetryAfterSeconds = 5 }
-                : new Refusal(RefusalCodes.GuardUnavailable, "The confirmation could not be checked, so the action was not run. Retry shortly.") { RetryAfterSeconds = 5 };
+            // Fail closed: an action whose confirmation cannot be checked does not run.
+            return new Refusal(RefusalCodes.GuardUnavailable, "The confirmation could not be checked, so the action was not run. Retry shortly.") { RetryAfterSeconds = 5 };
         }
     }
 
-    private static bool IsAuditFailure(Exception? ex)
-    {
-        for (; ex is not null; ex = ex.InnerException)
-        {
-            if (ex is Audit.Writing.AuditUnavailableException || ex.GetType().Name.Contains("AuditUnavailable", StringComparison.Ordinal)
-                || ex.Message.Contains("audit", StringComparison.OrdinalIgnoreCase))
-            {
-                return true;
-            }
-        }
+    private static Refusal AuditUnavailable() =>
+        new(RefusalCodes.AuditUnavailable, "The confirmation could not be recorded in the audit trail, so the action was not run. Retry shortly.") { RetryAfterSeconds = 5 };
 
-        return false;
-    }
 
     private async ValueTask<Refusal?> ConfirmAsync(GuardCall call, CancellationToken cancellationToken)
     {
-        var arguments = WithoutToken(call.Arguments, out var presented);
-        var argumentsHash = call.ArgumentsHash ??= hasher.Hash(arguments);
+        var arguments = call.Arguments;
+        var argumentsHash = call.ArgumentsHash;
+        var presented = call.ConfirmationToken;
         string reason;
         if (presented is null)
         {
@@ -95,7 +83,7 @@ public sealed class ConfirmationStep(
         }
         else
         {
-            var context = new RedeemContext(call.Identity.TenantId, call.Identity.AgentId, call.Tool.ServerId, call.Tool.ToolName, argumentsHash, call.Identity.SessionId);
+            var context = new RedeemContext(call.Identity.TenantId, call.Identity.AgentId, call.Target.ServerId, call.Target.Name, argumentsHash, call.Identity.SessionId);
             var grain = grains.GetGrain<IApprovalGrain>(approvalId);
             var result = await grain.ReserveAsync(secret, context).WaitAsync(cancellationToken);
             if (result.Outcome == RedeemOutcome.Accepted)
@@ -110,13 +98,14 @@ public sealed class ConfirmationStep(
         }
 
         var approval = await OpenApprovalAsync(call, arguments, argumentsHash, cancellationToken);
-        return Refusal(call, approval, reason);
+        return approval is null ? AuditUnavailable() : Refusal(call, approval, reason);
     }
 
-    private async Task<ApprovalView> OpenApprovalAsync(GuardCall call, IDictionary<string, JsonElement>? arguments, string argumentsHash, CancellationToken cancellationToken)
+    /// <summary>The open request for this exact call (reused) or a new one; null when the audit could not record a new one.</summary>
+    private async Task<ApprovalView?> OpenApprovalAsync(GuardCall call, IDictionary<string, JsonElement>? arguments, string argumentsHash, CancellationToken cancellationToken)
     {
         var index = grains.GetGrain<IApprovalIndexGrain>(call.Identity.TenantId);
-        var dedupKey = $"{call.Identity.AgentId}|{call.Tool.ServerId}|{call.Tool.ToolName}|{argumentsHash}";
+        var dedupKey = $"{call.Identity.AgentId}|{call.Target.ServerId}|{call.Target.Name}|{argumentsHash}";
         if (await index.FindOpenAsync(dedupKey).WaitAsync(cancellationToken) is { } openId
             && await grains.GetGrain<IApprovalGrain>(openId).GetAsync() is { Status: ApprovalStatus.Pending } open)
         {
@@ -125,16 +114,17 @@ public sealed class ConfirmationStep(
 
         var now = time.GetUtcNow();
         var settings = options.Value;
-        var toolKey = call.Tool.Key;
+        var toolKey = call.Target.Key;
         var request = new ApprovalRequest(
             approvalIds.NewId(),
             call.Identity.TenantId, call.Identity.AgentId, call.Identity.UserId, call.Identity.SessionId, call.Token.Id,
-            call.Tool.ServerId, call.Tool.ToolName,
+            call.Target.ServerId, call.Target.Name,
             redactor.RedactToCanonicalJson(arguments, toolKey), argumentsHash,
             now, now + settings.RequestLifetime,
             settings.ToolTokenLifetimes.TryGetValue(toolKey, out var lifetime) ? lifetime : settings.TokenLifetime);
 
-        var view = await grains.GetGrain<IApprovalGrain>(request.Id).OpenAsync(request).WaitAsync(cancellationToken);
+        var opening = await grains.GetGrain<IApprovalGrain>(request.Id).OpenReportingAsync(request).WaitAsync(cancellationToken);
+        if (opening.View is not { } view) return null;
         await index.AddAsync(request.Id, dedupKey).WaitAsync(cancellationToken);
         notifier.Notify(request);
         return view;
@@ -151,7 +141,7 @@ public sealed class ConfirmationStep(
         });
         return new Refusal(
             RefusalCodes.RequiresConfirmation,
-            $"'{call.Tool.PublicName}' needs a human's approval of this exact call. Ask the user to have an approver approve request " +
+            $"'{call.Target.PublicName}' needs a human's approval of this exact call. Ask the user to have an approver approve request " +
             $"{request.Id} (operator console, or POST /api/v1/approvals/{request.Id}/approve) before {request.ExpiresAt:u}; then call the tool " +
             "again with the same arguments plus \"confirmation_token\" set to the token the approver gives you. Do not change the arguments.")
         {
@@ -172,13 +162,4 @@ public sealed class ConfirmationStep(
         public Task ReleaseAsync() => approval.ReleaseAsync(id);
     }
 
-    private static IDictionary<string, JsonElement>? WithoutToken(IDictionary<string, JsonElement>? arguments, out string? token)
-    {
-        token = null;
-        if (arguments is null || !arguments.TryGetValue(SchemaStep.ConfirmationArgument, out var value)) return arguments;
-        token = value.ValueKind == JsonValueKind.String ? value.GetString() : "";
-        var copy = new Dictionary<string, JsonElement>(arguments, StringComparer.Ordinal);
-        copy.Remove(SchemaStep.ConfirmationArgument);
-        return copy;
-    }
 }

@@ -5,8 +5,9 @@ using ControlPlane.Refusals;
 namespace ControlPlane.Guard.Pipeline.Steps;
 
 /// <summary>
-/// Step 1: kill switches at every level, read from this silo's copy of guard state. If that copy could
-/// not be confirmed recently, actions are refused (fail closed); reads go on against the last known state.
+/// Kill switches at every level, read from the guard state the call pinned. If this silo's copy could not be
+/// confirmed recently, actions (by their effective classification) are refused (fail closed); reads go on against
+/// the last known state.
 /// </summary>
 public sealed class KillSwitchStep(GuardStateCache guardState) : IGuardStep
 {
@@ -14,7 +15,7 @@ public sealed class KillSwitchStep(GuardStateCache guardState) : IGuardStep
 
     public ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
     {
-        if (call.Tool.IsAction && !guardState.IsFresh)
+        if (call.IsAction && !guardState.IsFresh)
         {
             return ValueTask.FromResult<Refusal?>(new Refusal(
                 RefusalCodes.GuardUnavailable,
@@ -25,7 +26,7 @@ public sealed class KillSwitchStep(GuardStateCache guardState) : IGuardStep
             });
         }
 
-        var killSwitch = guardState.Kills.Match(call.Identity);
+        var killSwitch = call.State.Kills.Match(call.Identity);
         return ValueTask.FromResult(killSwitch is null ? null : Killed(killSwitch));
     }
 

@@ -1,17 +1,16 @@
-using ControlPlane.Guard.State;
 using ControlPlane.Refusals;
 
 namespace ControlPlane.Guard.Pipeline.Steps;
 
-/// <summary>Step 4, read-only first: an action tool runs only on a server an operator made read-write for this tenant.</summary>
-public sealed class ModeStep(GuardStateCache guardState) : IGuardStep
+/// <summary>Read-only first: an action tool runs only on a server an operator made read-write for this tenant.</summary>
+public sealed class ModeStep : IGuardStep
 {
     public string Name => "mode";
 
     public ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
     {
-        var tool = call.Tool;
-        if (!call.IsAction || guardState.Policy.IsReadWrite(call.Identity.TenantId, tool.ServerId))
+        var tool = call.Target;
+        if (!call.IsAction || call.State.Policy.IsReadWrite(call.Identity.TenantId, tool.ServerId))
         {
             return ValueTask.FromResult<Refusal?>(null);
         }

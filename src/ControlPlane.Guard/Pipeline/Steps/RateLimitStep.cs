@@ -7,12 +7,12 @@ using Microsoft.Extensions.Options;
 namespace ControlPlane.Guard.Pipeline.Steps;
 
 /// <summary>
-/// Step 6: token buckets per tenant, agent, user and tool. All of a tenant's buckets live in one grain, so no
+/// Token buckets per tenant, agent, user and tool. All of a tenant's buckets live in one grain, so no
 /// budget is overspent across silos; each silo spends tokens leased from it (<see cref="RateLimitLeases"/>), so most
 /// calls cost no round trip. A call takes from every bucket or from none, and a refusal says how long to wait for
 /// the bucket that refused.
 /// </summary>
-public sealed class RateLimitStep(RateLimitLeases leases, GuardStateCache guardState, IOptions<RateLimitOptions> options) : IGuardStep
+public sealed class RateLimitStep(RateLimitLeases leases, IOptions<RateLimitOptions> options) : IGuardStep
 {
     private static readonly string[] LevelNames = ["tenant", "agent", "user", "tool"];
 
@@ -21,9 +21,9 @@ public sealed class RateLimitStep(RateLimitLeases leases, GuardStateCache guardS
     public async ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        var policy = guardState.Policy;
+        var policy = call.State.Policy;
         var id = call.Identity;
-        var toolKey = call.Tool.Key;
+        var toolKey = call.Target.Key;
         var weight = settings.ToolWeights.Count > 0 && settings.ToolWeights.TryGetValue(toolKey, out var w) ? w : 1;
 
         var tenant = Demand(policy, id.TenantId, BucketLevel.Tenant, null, settings.Tenant);

@@ -1,25 +1,24 @@
 using System.Buffers;
 using System.Text.Json;
 using ControlPlane.Guard.Schemas;
-using ControlPlane.Guard.State;
 using ControlPlane.Refusals;
 
 namespace ControlPlane.Guard.Pipeline.Steps;
 
 /// <summary>
-/// Step 5: arguments must satisfy the tool's own schema (closed to unknown fields) and every operator
+/// A tool's arguments must satisfy the tool's own schema (closed to unknown fields) and every operator
 /// override for it, before anything downstream sees them. Every violation is reported by JSON pointer.
 /// </summary>
-public sealed class SchemaStep(GuardStateCache guardState) : IGuardStep
+public sealed class SchemaStep : IGuardStep
 {
     /// <summary>The argument that carries a confirmation token; never part of a tool's own arguments.</summary>
-    public const string ConfirmationArgument = "confirmation_token";
+    public const string ConfirmationArgument = GuardCallBuilder.ConfirmationArgument;
 
     public string Name => "schema";
 
     public ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken)
     {
-        var tool = call.Tool;
+        if (call.Tool is not { } tool) return ValueTask.FromResult<Refusal?>(null);
         if (tool.InputSchema is not { } own)
         {
             return Refuse([new Violation("", $"The input schema of '{tool.PublicName}' cannot be evaluated, so no call is let through. Tell the operators.")]);
@@ -37,7 +36,7 @@ public sealed class SchemaStep(GuardStateCache guardState) : IGuardStep
         var arguments = document?.RootElement ?? EmptyObject;
         var found = own.Validate(arguments);
         List<Violation>? violations = found.Count == 0 ? null : [.. found];
-        foreach (var tightening in guardState.Policy.SchemaOverrides(tool, call.Identity.TenantId))
+        foreach (var tightening in call.State.Policy.SchemaOverrides(tool, call.Identity.TenantId))
         {
             if (tightening is null)
             {
@@ -70,7 +69,7 @@ public sealed class SchemaStep(GuardStateCache guardState) : IGuardStep
     }
 
     /// <summary>
-    /// The arguments as one JSON object, without the confirmation token the guard consumes itself; null when
+    /// The arguments as one JSON object (the builder already took the confirmation token out); null when
     /// there are none. Written into a per-thread buffer that the document reads in place, so a call costs no
     /// copies: the document must be disposed before this thread writes the next call's arguments, which holds
     /// because validation is synchronous.
@@ -99,7 +98,6 @@ public sealed class SchemaStep(GuardStateCache guardState) : IGuardStep
 
         static void Write(Utf8JsonWriter writer, string name, JsonElement value)
         {
-            if (name == ConfirmationArgument) return;
             writer.WritePropertyName(name);
             value.WriteTo(writer);
         }

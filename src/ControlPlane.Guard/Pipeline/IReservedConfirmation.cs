@@ -1,0 +1,10 @@
+namespace ControlPlane.Guard.Pipeline;
+
+/// <summary>A confirmation token held for one call: consumed (durably) if the call goes ahead, released if not.</summary>
+public interface IReservedConfirmation
+{
+    /// <summary>True once the consumption is durable; false if the reservation was no longer held (the token is then unused).</summary>
+    Task<bool> ConsumeAsync();
+
+    Task ReleaseAsync();
+}
