@@ -7,10 +7,9 @@
 // Protocol: one JSON step per line on stdin, one JSON answer per line on stdout, in order. Steps arrive one at a time
 // (not as one plan) because the tests act between them: they revoke a token mid-session, or approve the approval id
 // a refusal named and pass the confirmation token on.
-//   {"op":"connect","url","token"}      connects over Streamable HTTP and lists the tools, so that the client knows
-//                                       their output schemas and validates results as it would for a user
-//   {"op":"listTools"}                  lists again (this also replaces the client's cached output schemas)
-//   {"op":"callTool","name","arguments"} the client's ordinary callTool, validation on
+//   {"op":"connect","url","token"}        connects over Streamable HTTP and lists the tools, so that the client holds
+//                                         their output schemas and validates results as it does for a user
+//   {"op":"callTool","name","arguments"}  the client's ordinary callTool, validation on
 // Answers: {"ok":true,"result":<the result>} or {"ok":false,"error":{"name","code","message"}} when the SDK threw.
 // End of stdin closes the client and exits.
 import { createInterface } from "node:readline";
@@ -34,8 +33,6 @@ async function run(step) {
       await client.connect(transport);
       return await client.listTools();
     }
-    case "listTools":
-      return await client.listTools();
     case "callTool":
       return await client.callTool({ name: step.name, arguments: step.arguments ?? {} });
     default:
