@@ -4,6 +4,8 @@
 //   LAB_CANCEL_LOG  file to which each notifications/cancelled request id is appended
 //   LAB_CALL_LOG    file to which each tools/call's tool name is appended as it arrives
 //   LAB_TOKEN       a credential; only its length is ever reported
+//   LAB_READS       when set, it also serves resources and prompts that hold personal data (to test redaction),
+//                   and lab://wait, a resource that answers only when cancelled
 import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -29,13 +31,34 @@ createInterface({ input: process.stdin }).on("line", (line) => {
     case "initialize":
       return reply(message.id, {
         protocolVersion: message.params.protocolVersion,
-        capabilities: { tools: { listChanged: true } },
+        capabilities: process.env.LAB_READS ? { tools: { listChanged: true }, resources: {}, prompts: {} } : { tools: { listChanged: true } },
         serverInfo: { name: "lab-upstream", version: "1.0.0" },
       });
     case "ping":
       return reply(message.id, {});
     case "tools/list":
       return reply(message.id, { tools });
+    case "resources/list":
+      return reply(message.id, { resources: [
+        { uri: "lab://customer/ada", name: "ada", mimeType: "text/plain" },
+        { uri: "lab://wait", name: "wait", mimeType: "text/plain" },
+      ] });
+    case "resources/read": {
+      const { uri } = message.params;
+      if (process.env.LAB_CALL_LOG) appendFileSync(process.env.LAB_CALL_LOG, uri + "\n");
+      if (uri === "lab://wait") return; // the answer never comes; cancellation is logged below
+      if (uri === "lab://customer/ada") {
+        return reply(message.id, { contents: [{ uri, mimeType: "text/plain", text: "Ada Lovelace, ada@example.com, +44 20 7946 0958" }] });
+      }
+      return send({ jsonrpc: "2.0", id: message.id, error: { code: -32002, message: `Resource not found: ${uri}` } });
+    }
+    case "prompts/list":
+      return reply(message.id, { prompts: [{ name: "contact", description: "Write to a customer." }] });
+    case "prompts/get":
+      return reply(message.id, {
+        description: "Write to ada@example.com",
+        messages: [{ role: "user", content: { type: "text", text: "Write a short note to ada@example.com about her refund." } }],
+      });
     case "notifications/cancelled":
       if (process.env.LAB_CANCEL_LOG) appendFileSync(process.env.LAB_CANCEL_LOG, String(message.params.requestId) + "\n");
       return;
