@@ -79,7 +79,24 @@ internal sealed class TypeScriptMcpClient : IAsyncDisposable
     public Task<JsonElement> CallToolAsync(string name, IReadOnlyDictionary<string, object?>? arguments = null) =>
         StepAsync(new { op = "callTool", name, arguments }, $"callTool('{name}')");
 
+    /// <summary>The client's resources/read: its answer line, <c>{"ok":true,"result"}</c> or <c>{"ok":false,"error":{..., "data"}}</c>.</summary>
+    public Task<JsonElement> ReadResourceAsync(string uri) => AnswerAsync(new { op = "readResource", uri }, $"readResource('{uri}')");
+
+    /// <summary>The client's prompts/get: its answer line, as <see cref="ReadResourceAsync"/>.</summary>
+    public Task<JsonElement> GetPromptAsync(string name) => AnswerAsync(new { op = "getPrompt", name }, $"getPrompt('{name}')");
+
     private async Task<JsonElement> StepAsync(object step, string what)
+    {
+        var answer = await AnswerAsync(step, what);
+        if (answer.GetProperty("ok").GetBoolean()) return answer.GetProperty("result");
+
+        var error = answer.GetProperty("error");
+        Assert.Fail($"The TypeScript client's {what} threw {error.GetProperty("name").GetString()} {error.GetProperty("code")}: " +
+            $"{error.GetProperty("message").GetString()}{Stderr()}");
+        return default;
+    }
+
+    private async Task<JsonElement> AnswerAsync(object step, string what)
     {
         await _node.StandardInput.WriteLineAsync(JsonSerializer.Serialize(step));
         await _node.StandardInput.FlushAsync();
@@ -99,13 +116,7 @@ internal sealed class TypeScriptMcpClient : IAsyncDisposable
         }
 
         if (line is null) Assert.Fail($"The TypeScript client exited during {what}.{Stderr()}");
-        var answer = JsonDocument.Parse(line).RootElement.Clone();
-        if (answer.GetProperty("ok").GetBoolean()) return answer.GetProperty("result");
-
-        var error = answer.GetProperty("error");
-        Assert.Fail($"The TypeScript client's {what} threw {error.GetProperty("name").GetString()} {error.GetProperty("code")}: " +
-            $"{error.GetProperty("message").GetString()}{Stderr()}");
-        return default;
+        return JsonDocument.Parse(line).RootElement.Clone();
     }
 
     private string Stderr()

@@ -151,6 +151,40 @@ public sealed class UpstreamReadGuardTests(UpstreamReadHostFixture fixture) : IC
         Assert.Equal("no-such-server", record.GetProperty("server").GetString());
     }
 
+    [UpstreamFact]
+    public async Task The_official_TypeScript_client_reads_a_redacted_resource_and_a_refusal_with_its_data()
+    {
+        const string agent = "read-ts";
+        var (token, _) = await Host.MintAsync("demo", agent, scopes: ["server:lab-reads:read"]);
+        await using var client = await Clients.TypeScriptMcpClient.ConnectAsync(new Uri(Host.BaseUrl, "/mcp/" + UpstreamReadHostFixture.ServerId), token);
+
+        var read = await client.ReadResourceAsync(Ada);
+        Assert.True(read.GetProperty("ok").GetBoolean(), read.ToString());
+        var text = read.GetProperty("result").GetProperty("contents")[0].GetProperty("text").GetString()!;
+        Assert.Contains("[REDACTED:email]", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("ada@example.com", text, StringComparison.Ordinal);
+
+        var switchId = await Host.KillAsync(new { scope = "agent", tenantId = "demo", agentId = agent, reason = "ts reads paused" });
+        try
+        {
+            foreach (var refused in new[] { await client.ReadResourceAsync(Ada), await client.GetPromptAsync("contact") })
+            {
+                Assert.False(refused.GetProperty("ok").GetBoolean(), refused.ToString());
+                var error = refused.GetProperty("error");
+                Assert.Equal((int)McpErrorCode.InvalidRequest, error.GetProperty("code").GetInt32());
+                Assert.Contains("KILLED:", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+                var data = error.GetProperty("data");
+                Assert.Equal(RefusalCodes.Killed, data.GetProperty("code").GetString());
+                Assert.Equal("agent", data.GetProperty("scope").GetString());
+                Assert.Equal("ts reads paused", data.GetProperty("reason").GetString());
+            }
+        }
+        finally
+        {
+            await Host.ClearAsync(switchId);
+        }
+    }
+
     private static void AssertRefusal(McpProtocolException error, string code)
     {
         Assert.Contains(code + ":", error.Message, StringComparison.Ordinal);

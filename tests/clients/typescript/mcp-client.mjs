@@ -10,7 +10,10 @@
 //   {"op":"connect","url","token"}        connects over Streamable HTTP and lists the tools, so that the client holds
 //                                         their output schemas and validates results as it does for a user
 //   {"op":"callTool","name","arguments"}  the client's ordinary callTool, validation on
-// Answers: {"ok":true,"result":<the result>} or {"ok":false,"error":{"name","code","message"}} when the SDK threw.
+//   {"op":"readResource","uri"}           resources/read
+//   {"op":"getPrompt","name","arguments"} prompts/get
+// Answers: {"ok":true,"result":<the result>} or {"ok":false,"error":{"name","code","message","data"}} when the SDK threw
+// (a refused resources/read or prompts/get is a JSON-RPC error whose data is the refusal object).
 // End of stdin closes the client and exits.
 import { createInterface } from "node:readline";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -35,6 +38,10 @@ async function run(step) {
     }
     case "callTool":
       return await client.callTool({ name: step.name, arguments: step.arguments ?? {} });
+    case "readResource":
+      return await client.readResource({ uri: step.uri });
+    case "getPrompt":
+      return await client.getPrompt({ name: step.name, arguments: step.arguments ?? {} });
     default:
       throw new Error(`Unknown op: ${step.op}`);
   }
@@ -46,7 +53,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     answer({ ok: true, result: await run(JSON.parse(line)) });
   } catch (error) {
     // McpError carries the JSON-RPC code (-32602 for an output-schema mismatch); transport errors an HTTP status.
-    answer({ ok: false, error: { name: error?.constructor?.name ?? "Error", code: error?.code ?? null, message: String(error?.message ?? error) } });
+    answer({ ok: false, error: { name: error?.constructor?.name ?? "Error", code: error?.code ?? null, message: String(error?.message ?? error), data: error?.data ?? null } });
   }
 }
 
