@@ -18,10 +18,23 @@ public sealed record GuardStateSnapshot(
     [property: Id(4)] ToolClassificationOverride[]? ClassificationOverrides = null,
     [property: Id(5)] SchemaOverride[]? SchemaOverrides = null,
     [property: Id(6)] ControlPlane.RateLimits.RateLimitSetting[]? RateLimits = null,
-    [property: Id(7)] ProjectionSetting[]? Projections = null)
+    [property: Id(7)] ProjectionSetting[]? Projections = null,
+    [property: Id(8)] string? Stamp = null)
 {
     public static GuardStateSnapshot Empty { get; } = new(0, [], []);
+
+    /// <summary>Which version this is: its number, and the stamp that tells two states of one number apart.</summary>
+    public GuardStateVersion Id => new(Version, Stamp);
 }
+
+/// <summary>
+/// A guard state's number and stamp. The stamp is new with every durable change, so a silo that holds a state the
+/// store never kept (same number, other content) sees that it differs, and replaces it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("cp.GuardStateVersion")]
+public readonly record struct GuardStateVersion(
+    [property: Id(0)] long Version,
+    [property: Id(1)] string? Stamp);
 
 /// <summary>A revoked token id, kept in the snapshot until the token would have expired anyway.</summary>
 [GenerateSerializer, Immutable, Alias("cp.RevokedToken")]
@@ -34,6 +47,9 @@ public sealed record RevokedToken(
 /// </summary>
 public interface IGuardStateListener
 {
-    /// <summary>Applies a snapshot if it is newer than the one held. Returns the version now held.</summary>
+    /// <summary>
+    /// Applies a snapshot if it is newer than the one held, or of the same number with another stamp. Returns the
+    /// version now held.
+    /// </summary>
     long Apply(GuardStateSnapshot snapshot);
 }

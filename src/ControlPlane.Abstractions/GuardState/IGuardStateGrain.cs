@@ -4,8 +4,9 @@ using ControlPlane.Policy;
 namespace ControlPlane.GuardState;
 
 /// <summary>
-/// The single, durable owner of cluster-wide guard state (kill switches and token revocations).
-/// Every change bumps the version, is persisted, and is pushed to every silo before the call returns.
+/// The single, durable owner of cluster-wide guard state (kill switches, token revocations, tool policy). Every
+/// change bumps the version and gets a new stamp, is persisted, and is pushed to every silo before the call returns.
+/// A change the store did not take changes nothing, and fails with <see cref="Availability.StoreUnavailableException"/>.
 /// </summary>
 [Alias("cp.IGuardStateGrain")]
 public interface IGuardStateGrain : IGrainWithIntegerKey
@@ -15,6 +16,10 @@ public interface IGuardStateGrain : IGrainWithIntegerKey
 
     [Alias("GetVersion"), AlwaysInterleave]
     Task<long> GetVersionAsync();
+
+    /// <summary>The number and stamp of the state the grain holds, which is always the state last made durable.</summary>
+    [Alias("GetVersionStamp"), AlwaysInterleave]
+    Task<GuardStateVersion> GetVersionStampAsync();
 
     [Alias("GetSnapshot"), AlwaysInterleave]
     Task<GuardStateSnapshot> GetSnapshotAsync();

@@ -1,3 +1,5 @@
+using ControlPlane.Availability;
+using ControlPlane.Refusals;
 using System.Security.Cryptography;
 using System.Text;
 using ControlPlane.Approvals;
@@ -35,6 +37,7 @@ public sealed class ApprovalGrain(
         try
         {
             await AuditAsync("approval/requested", "allowed", "pending", request.AgentId, null);
+            await WriteAsync("The approval request");
         }
         catch
         {
@@ -42,7 +45,6 @@ public sealed class ApprovalGrain(
             throw;
         }
 
-        await state.WriteOrRetireAsync(this);
         return View();
     }
 
@@ -52,7 +54,7 @@ public sealed class ApprovalGrain(
         {
             return new ApprovalOpening(await OpenAsync(request), AuditUnavailable: false);
         }
-        catch (AuditUnavailableException)
+        catch (StoreUnavailableException ex) when (ex.Code == RefusalCodes.AuditUnavailable)
         {
             return new ApprovalOpening(null, AuditUnavailable: true);
         }
@@ -84,10 +86,12 @@ public sealed class ApprovalGrain(
         state.State.Reason = reason;
 
         // Approving lets an action run: on record first (fail closed), like every permissive operator action.
+        // A token must never be redeemable from memory alone: if either write fails, the approval is pending again.
         try
         {
             await AuditAsync("approval/approved", "allowed", "success", approverId,
                 $"approved by {approverId}{(reason is null ? "" : ": " + reason)}; token valid until {state.State.TokenExpiresAt:O}");
+            await WriteAsync("The approval");
         }
         catch
         {
@@ -96,7 +100,6 @@ public sealed class ApprovalGrain(
             throw;
         }
 
-        await state.WriteOrRetireAsync(this);
         return (View(), $"cpc_{request.Id}_{secret}");
     }
 
@@ -113,14 +116,22 @@ public sealed class ApprovalGrain(
         state.State.DecidedBy = approverId;
         state.State.DecidedAt = time.GetUtcNow();
         state.State.Reason = reason;
-        await state.WriteOrRetireAsync(this);
+        try
+        {
+            await WriteAsync("The denial");
+        }
+        catch
+        {
+            (state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason) = (ApprovalStatus.Pending, null, null, null);
+            throw;
+        }
 
         // Denying is protective: it stands even while the audit store is down, and its record is retried off the grain.
         try
         {
             await AuditAsync("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
         }
-        catch (AuditUnavailableException)
+        catch (StoreUnavailableException ex) when (ex.Code == RefusalCodes.AuditUnavailable)
         {
             var owed = Entry("approval/denied", "refused", "refused", approverId, $"denied by {approverId}: {reason}");
             _ = Task.Run(() => audit.AppendWhenPossible(owed));
@@ -236,8 +247,31 @@ public sealed class ApprovalGrain(
         state.State.Request!, state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason,
         state.State.TokenExpiresAt, state.State.ConsumedAt);
 
-    private Task AuditAsync(string kind, string decision, string outcome, string? actor, string? detail) =>
-        audit.AppendAsync(Entry(kind, decision, outcome, actor, detail));
+    /// <summary>Appends a record; the audit store's failure becomes a typed exception that crosses silos.</summary>
+    private async Task AuditAsync(string kind, string decision, string outcome, string? actor, string? detail)
+    {
+        try
+        {
+            await audit.AppendAsync(Entry(kind, decision, outcome, actor, detail));
+        }
+        catch (AuditUnavailableException ex)
+        {
+            throw new StoreUnavailableException(RefusalCodes.AuditUnavailable, "The audit trail could not record this; nothing was changed. Retry shortly.", 5, ex);
+        }
+    }
+
+    /// <summary>Writes the state; the grain store's failure becomes a typed exception that crosses silos.</summary>
+    private async Task WriteAsync(string what)
+    {
+        try
+        {
+            await state.WriteOrRetireAsync(this);
+        }
+        catch (Exception ex) when (ex is not StoreUnavailableException)
+        {
+            throw StoreUnavailableException.GrainStore(what, ex);
+        }
+    }
 
     private AuditEntry Entry(string kind, string decision, string outcome, string? actor, string? detail)
     {

@@ -28,6 +28,9 @@ public sealed class GuardStateCache : IGuardStateListener
 
     public long Version => _view.Version;
 
+    /// <summary>The number and stamp of the state held, to compare with the owner's.</summary>
+    public GuardStateVersion Id => _view.Snapshot.Id;
+
     /// <summary>The state in force now; a call pins it once and reads nothing else (see <see cref="GuardStateView"/>).</summary>
     public GuardStateView Current => _view;
 
@@ -47,7 +50,20 @@ public sealed class GuardStateCache : IGuardStateListener
 
     public TimeSpan SinceConfirmed => _time.GetElapsedTime(Volatile.Read(ref _confirmedAt));
 
-    public long Apply(GuardStateSnapshot snapshot)
+    /// <summary>
+    /// Applies a pushed or polled snapshot when it is newer, or of the same number with another stamp (a state the
+    /// store never kept, which this silo must not go on enforcing or missing). An older one is ignored: pushes can
+    /// arrive out of order.
+    /// </summary>
+    public long Apply(GuardStateSnapshot snapshot) => Apply(snapshot, authoritative: false);
+
+    /// <summary>
+    /// Applies the owner's current state whatever its number: for a poll that found the owner holding a state older
+    /// than this silo's (this silo kept one the store never did) and confirmed it still holds it.
+    /// </summary>
+    public long Replace(GuardStateSnapshot snapshot) => Apply(snapshot, authoritative: true);
+
+    private long Apply(GuardStateSnapshot snapshot, bool authoritative)
     {
         IReadOnlyList<KillSwitch> added;
         KillIndex index;
@@ -56,7 +72,9 @@ public sealed class GuardStateCache : IGuardStateListener
             var current = _view;
             Confirm();
             _loaded = true;
-            if (snapshot.Version <= current.Snapshot.Version) return current.Snapshot.Version;
+            var held = current.Snapshot;
+            var differs = snapshot.Version != held.Version || snapshot.Stamp != held.Stamp;
+            if (!differs || (!authoritative && snapshot.Version < held.Version)) return held.Version;
 
             var view = new GuardStateView(snapshot);
             index = view.Kills;

@@ -33,9 +33,7 @@ public sealed partial class GuardStateSynchronizer(
                 }
                 else
                 {
-                    var version = await owner.GetVersionAsync().WaitAsync(stoppingToken);
-                    if (version > cache.Version) cache.Apply(await owner.GetSnapshotAsync().WaitAsync(stoppingToken));
-                    else cache.Confirm();
+                    await CatchUpAsync(owner, stoppingToken);
                 }
 
                 if (failures > 0) LogRecovered(logger, failures);
@@ -62,6 +60,36 @@ public sealed partial class GuardStateSynchronizer(
             }
         }
     }
+
+    /// <summary>
+    /// Confirms this silo holds what the owner holds (number and stamp), or takes the owner's state. A state older than
+    /// this silo's is taken only if the owner still holds it after the fetch: a newer one may have been pushed meanwhile.
+    /// </summary>
+    private async Task CatchUpAsync(IGuardStateGrain owner, CancellationToken stoppingToken)
+    {
+        var held = await owner.GetVersionStampAsync().WaitAsync(stoppingToken);
+        if (held == cache.Id)
+        {
+            cache.Confirm();
+            return;
+        }
+
+        var snapshot = await owner.GetSnapshotAsync().WaitAsync(stoppingToken);
+        if (snapshot.Version >= cache.Version)
+        {
+            cache.Apply(snapshot);
+            return;
+        }
+
+        if (await owner.GetVersionStampAsync().WaitAsync(stoppingToken) == snapshot.Id)
+        {
+            LogReplaced(logger, cache.Version, snapshot.Version);
+            cache.Replace(snapshot);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "This silo held guard state version {Held}, which the store never kept; it now holds the owner's version {Owner}.")]
+    private static partial void LogReplaced(ILogger logger, long held, long owner);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Guard state loaded: version {Version}, {Active} active kill switches.")]
     private static partial void LogLoaded(ILogger logger, long version, int active);

@@ -137,6 +137,17 @@ internal sealed class OperatorApiExceptionFilter : IEndpointFilter
         {
             return Results.Problem(ex.Message, statusCode: StatusCodes.Status409Conflict, title: "Conflict");
         }
+        catch (Availability.StoreUnavailableException ex) when (ex.Code != ControlPlane.Refusals.RefusalCodes.AuditUnavailable)
+        {
+            // A store the change needed was down: nothing was changed, from whichever silo the request reached.
+            return Unavailable(context, ex.RetryAfterSeconds, ex.Code, "Guard state unavailable", ex.Message);
+        }
+        catch (Exception ex) when (IsTransientCluster(ex))
+        {
+            // The grain's silo just died and is not yet declared dead, or did not answer in time: retryable, not a 500.
+            return Unavailable(context, 2, ControlPlane.Refusals.RefusalCodes.GuardUnavailable, "Cluster unavailable",
+                "The silo holding the state this needs did not answer; nothing was changed. Retry in a few seconds.");
+        }
         catch (Exception ex) when (OperatorAuditor.IsAuditFailure(ex))
         {
             // A permissive action whose record could not be made durable was not applied: fail closed, retry later.
@@ -147,4 +158,15 @@ internal sealed class OperatorApiExceptionFilter : IEndpointFilter
                 extensions: new Dictionary<string, object?> { ["code"] = ControlPlane.Refusals.RefusalCodes.AuditUnavailable });
         }
     }
+
+    private static IResult Unavailable(EndpointFilterInvocationContext context, int retryAfterSeconds, string code, string title, string detail)
+    {
+        context.HttpContext.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Problem(detail, statusCode: StatusCodes.Status503ServiceUnavailable, title: title,
+            extensions: new Dictionary<string, object?> { ["code"] = code });
+    }
+
+    private static bool IsTransientCluster(Exception ex) =>
+        ex is Orleans.Runtime.OrleansMessageRejectionException or Orleans.Runtime.SiloUnavailableException or TimeoutException
+        || (ex.InnerException is { } inner && IsTransientCluster(inner));
 }

@@ -12,7 +12,8 @@ public static class ControlPlaneApplication
     public static WebApplication Build(
         IDictionary<string, string?> settings,
         Action<IServiceCollection>? configureServices = null,
-        bool quiet = true)
+        bool quiet = true,
+        Action<IServiceCollection>? decorateServices = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -26,6 +27,8 @@ public static class ControlPlaneApplication
         configureServices?.Invoke(builder.Services);
         builder.AddControlPlane();
         builder.AddControlPlaneConsole();
+        // After the host's own registrations: for wrapping one of them (a test's faulty store, say).
+        decorateServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapControlPlane();

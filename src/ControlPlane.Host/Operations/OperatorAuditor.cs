@@ -162,7 +162,8 @@ internal sealed class OperatorAuditor(AuditWriter writer, ISiloIdentity silo, Ti
     {
         for (; ex is not null; ex = ex.InnerException)
         {
-            if (ex is AuditUnavailableException || ex.GetType().Name.Contains("AuditUnavailable", StringComparison.Ordinal)) return true;
+            // Typed both ways: this silo's own writer, or a grain's failure that crossed silos as StoreUnavailableException.
+            if (ex is AuditUnavailableException or Availability.StoreUnavailableException { Code: Refusals.RefusalCodes.AuditUnavailable }) return true;
         }
 
         return false;

@@ -4,6 +4,7 @@ using ControlPlane.Guard;
 using ControlPlane.Guard.Catalog;
 using ControlPlane.Guard.Pipeline;
 using ControlPlane.Guard.State;
+using ControlPlane.Tests.Infrastructure;
 using ControlPlane.Tokens;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,11 +35,17 @@ public sealed class GuardCluster : IAsyncDisposable
     public IClusterClient Client => Cluster.Client;
 
     /// <param name="settings">Configuration on top of the cluster's defaults, e.g. a guard option under test.</param>
-    public static async Task<GuardCluster> StartAsync(short silos = 2, string? databasePath = null, IReadOnlyDictionary<string, string?>? settings = null)
+    /// <param name="faults">Faults every silo's grain store obeys (a database outage), or null for a healthy store.</param>
+    public static async Task<GuardCluster> StartAsync(short silos = 2, string? databasePath = null, IReadOnlyDictionary<string, string?>? settings = null,
+        StorageFaults? faults = null)
     {
         databasePath ??= Path.Combine(Path.GetTempPath(), "cp-cluster-" + Guid.NewGuid().ToString("N")[..12], "grains.db");
         var builder = new InProcessTestClusterBuilder(silos);
-        builder.ConfigureSilo((_, silo) => silo.AddControlPlaneGrains(databasePath));
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddControlPlaneGrains(databasePath);
+            if (faults is not null) silo.Services.AddStorageFaults(StorageNames.ControlPlane, faults);
+        });
         builder.ConfigureSiloHost((_, host) =>
         {
             host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>

@@ -75,6 +75,27 @@ public sealed class GuardStateFreshnessTests
     }
 
     [Fact]
+    public void A_state_of_the_same_number_with_another_stamp_replaces_the_held_one_and_cancels_what_it_newly_covers()
+    {
+        // The silo holds version 3 as pushed by an owner whose write the store never kept...
+        _cache.Apply(new GuardStateSnapshot(3, [], [], Stamp: "phantom"));
+        var covered = new List<string>();
+        _cache.SwitchesAdded += (_, added) => covered.AddRange(added.Select(s => s.Id));
+
+        // ...and the owner's real version 3 differs: it must win, not be ignored as "not newer".
+        Assert.Equal(3, _cache.Apply(new GuardStateSnapshot(3, [new KillSwitch("ks-real", new KillTarget(KillScope.Tenant, TenantId: "t"), "real", "op", _time.GetUtcNow())], [], Stamp: "stored")));
+        Assert.Equal("stored", _cache.Id.Stamp);
+        Assert.Equal(["ks-real"], covered);
+
+        // The same state again changes nothing; an older one pushed late is ignored; the owner's confirmed older state replaces.
+        Assert.Equal(3, _cache.Apply(new GuardStateSnapshot(3, [], [], Stamp: "stored")));
+        Assert.Single(_cache.ActiveSwitches);
+        Assert.Equal(3, _cache.Apply(new GuardStateSnapshot(2, [], [], Stamp: "late")));
+        Assert.Equal(2, _cache.Replace(new GuardStateSnapshot(2, [], [], Stamp: "owner")));
+        Assert.Empty(_cache.ActiveSwitches);
+    }
+
+    [Fact]
     public void In_flight_calls_covered_by_a_new_switch_are_cancelled_and_others_are_not()
     {
         _cache.Apply(new GuardStateSnapshot(1, [], []));

@@ -42,7 +42,8 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
     public DemoCredentials Credentials { get; private set; } = null!;
 
     public static async Task<ControlPlaneTestHost> StartAsync(
-        string? dataDir = null, int? primarySiloPort = null, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
+        string? dataDir = null, int? primarySiloPort = null, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null,
+        Action<IServiceCollection>? decorateServices = null)
     {
         var ownsDataDir = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "cp-test-" + Guid.NewGuid().ToString("N")[..12]);
@@ -69,7 +70,7 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
         {
             services.AddSingleton<IToolSource>(lab);
             configureServices?.Invoke(services);
-        });
+        }, decorateServices: decorateServices);
         await app.StartAsync();
 
         var host = new ControlPlaneTestHost(app, new Uri($"http://127.0.0.1:{httpPort}"), dataDir, siloPort, ownsDataDir, lab);
