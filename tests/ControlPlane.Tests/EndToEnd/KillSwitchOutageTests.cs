@@ -44,7 +44,7 @@ public sealed class KillSwitchOutageTests
         using (var admin = second.OperatorHttp())
         {
             var listed = await admin.GetFromJsonAsync<JsonElement>("/api/v1/kill-switches");
-            Assert.DoesNotContain(listed.GetProperty("items").EnumerateArray(), s => s.GetProperty("agentId").ValueKind == JsonValueKind.String && s.GetProperty("agentId").GetString() == "outage-agent");
+            Assert.DoesNotContain(listed.GetProperty("items").EnumerateArray(), s => s.TryGetProperty("agentId", out var agent) && agent.GetString() == "outage-agent");
         }
 
         RefusalAssert.Succeeded(await onFirst.CallToolAsync("lookup_customer_by_email", Ada));

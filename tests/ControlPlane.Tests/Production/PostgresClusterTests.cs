@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.Json;
 using ControlPlane.Audit.Model;
 using ControlPlane.Tests.EndToEnd;
@@ -57,6 +58,64 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
         {
             foreach (var client in clients) await client.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_flip_during_a_PostgreSQL_outage_is_a_503_everywhere_and_changes_nothing_and_after_a_rolling_restart_every_flip_is_enforced_everywhere()
+    {
+        await cluster.EnsureAllRunningAsync();
+        var silos = cluster.Silos;
+        await cluster.EnsureTenantAsync(silos[0], "outage");
+        var first = await cluster.MintAsync(silos[0], "outage", "outage-first");
+        var second = await cluster.MintAsync(silos[0], "outage", "outage-second");
+        var flipFirst = new { scope = "agent", tenantId = "outage", agentId = "outage-first", reason = "set during the outage" };
+
+        await using (var outage = await DatabaseOutage.BeginAsync(cluster.ConnectionString))
+        {
+            foreach (var silo in silos)
+            {
+                using var http = cluster.Operator(silo);
+                var response = await http.PostAsJsonAsync("/api/v1/kill-switches", flipFirst);
+                var text = await response.Content.ReadAsStringAsync();
+                Assert.True(response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable, $"Silo {silo.Index} answered {(int)response.StatusCode} during the outage: {text}");
+                Assert.NotNull(response.Headers.RetryAfter);
+                Assert.Equal("GUARD_UNAVAILABLE", JsonDocument.Parse(text).RootElement.GetProperty("code").GetString());
+            }
+
+            await outage.EndAsync();
+        }
+
+        // Nothing changed anywhere: the switch the operator was refused is neither listed nor enforced.
+        foreach (var silo in silos)
+        {
+            await using var client = await PostgresClusterFixture.ConnectAsync(silo, first);
+            RefusalAssert.Succeeded(await CallAsync(client, DemoCustomer));
+            Assert.DoesNotContain((await cluster.GetAsync(silo, "/api/v1/kill-switches")).GetProperty("items").EnumerateArray(),
+                s => s.TryGetProperty("tenantId", out var tenant) && tenant.GetString() == "outage");
+        }
+
+        // Every silo restarted with SIGTERM, one at a time, so the guard-state grain comes back from what was stored
+        // wherever it lived; then new flips (and the retry of the refused one) are in force everywhere on return.
+        foreach (var silo in silos)
+        {
+            await silo.StopAsync(PostgresClusterFixture.StopTimeout);
+            await silo.StartAsync(PostgresClusterFixture.StartTimeout);
+        }
+
+        await cluster.KillAsync(silos[1], new { scope = "agent", tenantId = "outage", agentId = "outage-second", reason = "after the restart" });
+        await cluster.KillAsync(silos[2], flipFirst);
+        foreach (var silo in silos)
+        {
+            foreach (var token in new[] { first, second })
+            {
+                await using var client = await PostgresClusterFixture.ConnectAsync(silo, token);
+                RefusalAssert.Refused(await CallAsync(client, DemoCustomer), "KILLED");
+            }
+        }
+
+        var audit = await cluster.GetAsync(silos[0], "/api/v1/audit?tenantId=outage&kind=operator/kill-switch.set&limit=50");
+        Assert.Single(audit.GetProperty("items").EnumerateArray(), r => r.GetProperty("detail").GetString()!.Contains("outage-first", StringComparison.Ordinal));
+        Assert.Single(audit.GetProperty("items").EnumerateArray(), r => r.GetProperty("detail").GetString()!.Contains("outage-second", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,0 +1,52 @@
+using Npgsql;
+
+namespace ControlPlane.Tests.Production;
+
+/// <summary>
+/// PostgreSQL made unavailable to this test's database only: new connections refused and every open one cut. The
+/// server itself keeps running, so tests running beside this one on the same server are not disturbed (stopping
+/// the whole server with pg_ctlcluster would fail them too, and needs root). To the silos it looks exactly like
+/// an outage: every pooled connection breaks and every new one is refused.
+/// </summary>
+internal sealed class DatabaseOutage : IAsyncDisposable
+{
+    private readonly string _adminConnectionString;
+    private readonly string _database;
+    private bool _ended;
+
+    private DatabaseOutage(string adminConnectionString, string database)
+    {
+        _adminConnectionString = adminConnectionString;
+        _database = database;
+    }
+
+    public static async Task<DatabaseOutage> BeginAsync(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var database = builder.Database!;
+        builder.Database = "postgres";
+        builder.Pooling = false;
+        var outage = new DatabaseOutage(builder.ToString(), database);
+        await outage.ExecuteAsync($"ALTER DATABASE {database} ALLOW_CONNECTIONS false");
+        await outage.ExecuteAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()");
+        return outage;
+    }
+
+    public async Task EndAsync()
+    {
+        if (_ended) return;
+        await ExecuteAsync($"ALTER DATABASE {_database} ALLOW_CONNECTIONS true");
+        _ended = true;
+    }
+
+    // The database name is the fixture's own (hex digits only); ALTER DATABASE takes no parameters.
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_adminConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async ValueTask DisposeAsync() => await EndAsync();
+}
