@@ -52,7 +52,7 @@ public sealed partial class GuardedToolGateway(
             var isAction = policy.IsAction(tool, agent.TenantId);
             if (!agent.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) continue;
             if (isAction && !policy.IsReadWrite(agent.TenantId, tool.ServerId)) continue;
-            result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : tool.OwnNameTool);
+            result.Tools.Add(shaper.Advertised.For(tool, policy, isAction, ownName: endpointServerId is not null));
         }
 
         if (!await TryRecordAsync(auditor.RecordListAsync(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, agent.Token.Id, endpointServerId, result.Tools.Count))

@@ -22,9 +22,22 @@ public sealed class ResultOptions
 /// capped, oversized results are cut with an explicit marker, and PII is redacted, in structuredContent and
 /// in text blocks that hold JSON, before anything leaves the control plane.
 /// </summary>
-public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> options)
+public sealed class ResultShaper
 {
     public const string TruncatedMarker = "_truncated";
+
+    private readonly Redactor redactor;
+    private readonly IOptions<ResultOptions> options;
+
+    public ResultShaper(Redactor redactor, IOptions<ResultOptions> options)
+    {
+        this.redactor = redactor;
+        this.options = options;
+        Advertised = new AdvertisedTools(redactor, Redacts);
+    }
+
+    /// <summary>The tool definitions to list, with the outputSchema that this shaper's results validate against.</summary>
+    public AdvertisedTools Advertised { get; }
 
     public CallToolResult Shape(CallToolResult result, ProjectionSetting? projection)
     {
