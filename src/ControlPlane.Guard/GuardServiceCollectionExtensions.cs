@@ -66,6 +66,7 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton(sp => new ToolCatalog(sp.GetServices<IToolSource>().SelectMany(s => s.GetTools())));
         services.TryAddSingleton<CallAuditor>();
         services.TryAddSingleton<Results.ResultShaper>();
+        services.TryAddSingleton(sp => sp.GetRequiredService<Results.ResultShaper>().Advertised);
         services.TryAddSingleton<Limits.DownstreamProtection>();
         services.AddOptions<Limits.DownstreamOptions>().Bind(configuration.GetSection(Limits.DownstreamOptions.SectionName));
         services.AddOptions<Results.ResultOptions>().Bind(configuration.GetSection(Results.ResultOptions.SectionName));

@@ -49,6 +49,9 @@ public sealed class Redactor
 
     public RedactionRules Rules { get; }
 
+    /// <summary>Whether e-mail addresses, phone numbers and card numbers are looked for (secrets always are).</summary>
+    public bool DetectsPii => _detectPii;
+
     /// <summary>
     /// The value with everything sensitive replaced, keeping the input's member order. When nothing needs
     /// replacing the input element itself is returned.
@@ -287,8 +290,11 @@ public sealed class Redactor
         return true;
     }
 
-    /// <summary>Whether the name, lowercased and without <c>- _ .</c> or spaces, ends in one of <see cref="SecretWords"/>.</summary>
-    internal static bool IsSecretName(ReadOnlySpan<char> name)
+    /// <summary>
+    /// Whether the name, lowercased and without <c>- _ .</c> or spaces, ends in one of <see cref="SecretWords"/>: any
+    /// non-null value under such a property is replaced whole.
+    /// </summary>
+    public static bool IsSecretName(ReadOnlySpan<char> name)
     {
         Span<char> tail = stackalloc char[16];
         var start = tail.Length;

@@ -27,6 +27,7 @@ public sealed class GuardedToolGateway(
     AgentTokenValidator tokens,
     GuardStateCache guardState,
     CallAuditor auditor,
+    Results.ResultShaper shaper,
     IOptions<AuditOptions> auditOptions,
     IEnumerable<IToolServerAvailability> availability)
 {
@@ -48,7 +49,7 @@ public sealed class GuardedToolGateway(
             var isAction = policy.IsAction(tool, agent.TenantId);
             if (!agent.Grant.Allows(tool.ServerId, tool.ToolName, isAction)) continue;
             if (isAction && !policy.IsReadWrite(agent.TenantId, tool.ServerId)) continue;
-            result.Tools.Add(endpointServerId is null ? tool.ProtocolTool : tool.OwnNameTool);
+            result.Tools.Add(shaper.Advertised.For(tool, policy, isAction, ownName: endpointServerId is not null));
         }
 
         if (!await CallAuditor.TryRecordAsync(auditor.RecordListAsync(agent.TenantId, agent.AgentId, agent.UserId, request.Server.SessionId, agent.Token.Id, endpointServerId, result.Tools.Count))
@@ -80,10 +81,10 @@ public sealed class GuardedToolGateway(
         var duplicateKeys = request.JsonRpcRequest?.Params is { } raw ? Schemas.DuplicateKeys.Find(raw) : [];
         var call = builder.ForTool(agent, request.Server.SessionId, tool, request.Params.Arguments, duplicateKeys, InvokeTool, request);
         var outcome = await pipeline.RunAsync(call, cancellationToken);
-        // A tool that advertises an outputSchema gets its refusal as text only: official clients validate
-        // structuredContent against that schema even on errors.
+        // A tool that advertises an outputSchema to this caller gets its refusal as text only: official clients
+        // validate structuredContent against that schema even on errors.
         return outcome.Refusal is { } refusal
-            ? refusal.ToCallToolResult(structured: tool.OwnNameTool.OutputSchema is null)
+            ? refusal.ToCallToolResult(structured: !shaper.Advertised.HasOutputSchema(tool, call.State.Policy, call.IsAction))
             : (CallToolResult)outcome.Result!;
     }
 

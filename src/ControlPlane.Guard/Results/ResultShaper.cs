@@ -22,9 +22,22 @@ public sealed class ResultOptions
 /// capped, oversized results are cut with an explicit marker, and PII is redacted, in structuredContent and
 /// in text blocks that hold JSON, before anything leaves the control plane.
 /// </summary>
-public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> options)
+public sealed class ResultShaper
 {
     public const string TruncatedMarker = "_truncated";
+
+    private readonly Redactor redactor;
+    private readonly IOptions<ResultOptions> options;
+
+    public ResultShaper(Redactor redactor, IOptions<ResultOptions> options)
+    {
+        this.redactor = redactor;
+        this.options = options;
+        Advertised = new AdvertisedTools(redactor, Redacts);
+    }
+
+    /// <summary>The tool definitions to list, with the outputSchema that this shaper's results validate against.</summary>
+    public AdvertisedTools Advertised { get; }
 
     /// <summary>
     /// Any guarded request's result: a tool's (projection and redaction), a resource's text contents and a prompt's
@@ -80,7 +93,7 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
 
     public CallToolResult Shape(CallToolResult result, ProjectionSetting? projection)
     {
-        var redact = projection?.RedactPii ?? options.Value.RedactPiiByDefault;
+        var redact = Redacts(projection);
         if (projection is null && !redact) return result;
 
         var shaped = new CallToolResult { IsError = result.IsError, Meta = result.Meta };
@@ -164,51 +177,74 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
         return element;
     }
 
+    /// <summary>Whether results shaped under this projection (or none) are redacted.</summary>
+    internal bool Redacts(ProjectionSetting? projection) => projection?.RedactPii ?? options.Value.RedactPiiByDefault;
+
+    /// <summary>A projection pointer's segments, unescaped (<c>~1</c> is <c>/</c>, <c>~0</c> is <c>~</c>).</summary>
+    internal static string[] PointerSegments(string pointer) =>
+        pointer.Split('/').Skip(1).Select(s => s.Replace("~1", "/").Replace("~0", "~")).ToArray();
+
     /// <summary>Keeps only the values at the allowed JSON pointers (<c>*</c> matches every array item or property).</summary>
+    /// <remarks>
+    /// Each pointer selects on its own and the selections are merged. A <c>*</c> over an array keeps every position, so
+    /// the selections line up item by item: an item the pointer does not reach is held by an empty object. Those
+    /// placeholders are tracked by reference, so that merging never lets one replace what another pointer kept.
+    /// </remarks>
     private static JsonNode? Project(JsonNode? source, string[] pointers)
     {
+        var placeholders = new HashSet<JsonNode>(ReferenceEqualityComparer.Instance);
         JsonNode? result = null;
         foreach (var pointer in pointers)
         {
-            var segments = pointer.Split('/').Skip(1).Select(s => s.Replace("~1", "/").Replace("~0", "~")).ToArray();
-            result = Merge(result, Select(source, segments, 0));
+            result = Merge(result, Select(source, PointerSegments(pointer), 0, placeholders), placeholders);
         }
 
         return result ?? new JsonObject();
     }
 
-    private static JsonNode? Select(JsonNode? node, string[] segments, int index)
+    private static JsonNode? Select(JsonNode? node, string[] segments, int index, HashSet<JsonNode> placeholders)
     {
         if (index == segments.Length) return node?.DeepClone();
         var segment = segments[index];
+        // A pointer that ends in * keeps every property or item as it is, nulls included.
+        var last = index + 1 == segments.Length;
         switch (node)
         {
             case JsonObject obj when segment == "*":
                 var all = new JsonObject();
                 foreach (var (key, child) in obj)
                 {
-                    var picked = Select(child, segments, index + 1);
-                    if (picked is not null) all[key] = picked;
+                    var picked = Select(child, segments, index + 1, placeholders);
+                    if (picked is not null || last) all[key] = picked;
                 }
 
                 return all;
             case JsonObject obj when obj.TryGetPropertyValue(segment, out var child):
-                var inner = Select(child, segments, index + 1);
+                var inner = Select(child, segments, index + 1, placeholders);
                 return inner is null && child is not null ? null : new JsonObject { [segment] = inner };
             case JsonArray array when segment == "*":
-                return new JsonArray([.. array.Select(item => Select(item, segments, index + 1) ?? new JsonObject())]);
+                return new JsonArray([.. array.Select(item => last ? item?.DeepClone() : Select(item, segments, index + 1, placeholders) ?? Placeholder(placeholders))]);
             case JsonArray array when int.TryParse(segment, out var i) && i >= 0 && i < array.Count:
                 var list = new JsonArray();
                 for (var k = 0; k < i; k++) list.Add(null);
-                list.Add(Select(array[i], segments, index + 1));
+                list.Add(Select(array[i], segments, index + 1, placeholders));
                 return list;
             default:
                 return null;
         }
     }
 
-    private static JsonNode? Merge(JsonNode? into, JsonNode? from)
+    private static JsonObject Placeholder(HashSet<JsonNode> placeholders)
     {
+        var placeholder = new JsonObject();
+        placeholders.Add(placeholder);
+        return placeholder;
+    }
+
+    private static JsonNode? Merge(JsonNode? into, JsonNode? from, HashSet<JsonNode> placeholders)
+    {
+        if (from is not null && placeholders.Contains(from)) return into;
+        if (into is not null && placeholders.Contains(into)) return from;
         if (into is null) return from;
         if (from is null) return into;
         if (into is JsonObject a && from is JsonObject b)
@@ -217,7 +253,7 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
             {
                 b.Remove(key);
                 if (!a.TryGetPropertyValue(key, out var existing)) a[key] = value;
-                else if (Merge(existing, value) is var merged && !ReferenceEquals(merged, existing)) a[key] = merged;
+                else if (Merge(existing, value, placeholders) is var merged && !ReferenceEquals(merged, existing)) a[key] = merged;
             }
 
             return a;
@@ -230,7 +266,7 @@ public sealed class ResultShaper(Redactor redactor, IOptions<ResultOptions> opti
                 var item = y[i];
                 y[i] = null;
                 if (i >= x.Count) x.Add(item);
-                else if (Merge(x[i], item) is var merged && !ReferenceEquals(merged, x[i])) x[i] = merged;
+                else if (Merge(x[i], item, placeholders) is var merged && !ReferenceEquals(merged, x[i])) x[i] = merged;
             }
 
             return x;

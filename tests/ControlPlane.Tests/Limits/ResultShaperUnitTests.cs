@@ -34,6 +34,24 @@ public sealed class ResultShaperUnitTests
         Assert.Equal(json.GetRawText(), ((TextContentBlock)shaped.Content[0]).Text);
     }
 
+    [Fact]
+    public void A_pointer_ending_in_a_star_keeps_every_item_and_property_as_it_is_nulls_included()
+    {
+        var shaped = Shaper.Shape(Result("""{"tags":["a",null],"m":{"x":null,"y":1},"z":2}"""), Projection(["/tags/*", "/m/*"], redact: false));
+        Assert.Equal("""{"tags":["a",null],"m":{"x":null,"y":1}}""", shaped.StructuredContent!.Value.GetRawText());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Overlapping_pointers_keep_what_either_kept_whatever_their_order(bool reversed)
+    {
+        // The deeper pointer reaches only the last item; the placeholders it holds the others with must not win.
+        string[] fields = reversed ? ["/rows/*/id", "/rows/*"] : ["/rows/*", "/rows/*/id"];
+        var shaped = Shaper.Shape(Result("""{"rows":["a",null,[1],{"id":1,"x":2}]}"""), Projection(fields, redact: false));
+        Assert.Equal("""{"rows":["a",null,[1],{"id":1,"x":2}]}""", shaped.StructuredContent!.Value.GetRawText());
+    }
+
     [Theory]
     [InlineData("name: Ada Lovelace, ssn: 078-05-1120")]
     [InlineData("\"078-05-1120\"")]
