@@ -69,15 +69,9 @@ public sealed class GuardCluster : IAsyncDisposable
     public IReadOnlyList<IServiceProvider> SiloServices =>
         [.. Cluster.GetActiveSilos().Select(s => s.ServiceProvider)];
 
-    public async Task WaitUntilLoadedAsync()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!SiloServices.All(sp => sp.GetRequiredService<GuardStateCache>().IsLoaded))
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("Silos did not load guard state within 30 s.");
-            await Task.Delay(50);
-        }
-    }
+    public Task WaitUntilLoadedAsync() =>
+        Eventually.TrueAsync(() => SiloServices.All(sp => sp.GetRequiredService<GuardStateCache>().IsLoaded), TimeSpan.FromSeconds(30),
+            "every silo to load its guard state", poll: TimeSpan.FromMilliseconds(50));
 
     private static readonly ScopeGrant AllScopes = ScopeGrant.Parse([$"server:{ServerId}:read", $"server:{ServerId}:write", "server:srv2:read"]);
 

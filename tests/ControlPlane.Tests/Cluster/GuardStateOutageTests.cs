@@ -102,7 +102,7 @@ public sealed class GuardStateOutageTests
             }
 
             return true;
-        }, TimeSpan.FromSeconds(20), "the switch the store took never reached every silo");
+        }, TimeSpan.FromSeconds(20), "the switch the store took to reach every silo");
         Assert.False((await owner.SetKillSwitchAsync(TenantSwitch("unknown"), "retry", "test")).Created);
     }
 }

@@ -56,7 +56,7 @@ public sealed class McpKillSwitchTests(EmbeddedHostFixture fixture)
         var cancelledBefore = Host.Lab.SlowCancelled;
 
         var call = client.CallToolAsync("lab__slow_read").AsTask();
-        await WaitUntil(() => Host.Lab.SlowStarted > started);
+        await Eventually.TrueAsync(() => Host.Lab.SlowStarted > started, TimeSpan.FromSeconds(10), "the slow tool to start", poll: TimeSpan.FromMilliseconds(20));
 
         var switchId = await Host.KillAsync(new { scope = "tool", serverId = LabTools.ServerId, toolName = "slow_read", reason = "stuck tool" });
         try
@@ -109,16 +109,6 @@ public sealed class McpKillSwitchTests(EmbeddedHostFixture fixture)
         finally
         {
             await Host.ClearAsync(switchId);
-        }
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("Condition not met within 10 s.");
-            await Task.Delay(20);
         }
     }
 }

@@ -16,6 +16,9 @@ namespace ControlPlane.Tests.EndToEnd;
 /// </summary>
 public sealed class SessionResumptionTests
 {
+    // How long a session may take to leave a silo's live state: the SDK looks for idle sessions every 5 s.
+    private static readonly TimeSpan SessionsLeave = TimeSpan.FromSeconds(60);
+
     private static readonly Dictionary<string, object?> Ada = new() { ["email"] = "ada@example.com" };
 
     private static readonly Dictionary<string, string?> ParkFast = new() { ["ControlPlane:Sessions:ParkAfter"] = "00:00:01" };
@@ -32,7 +35,7 @@ public sealed class SessionResumptionTests
         RefusalAssert.Succeeded(await client.CallToolAsync("lookup_customer_by_email", Ada));
         Assert.True(registry.IsLive(sessionId));
 
-        await WaitUntilAsync(() => !registry.IsLive(sessionId), "the idle session to be parked");
+        await Eventually.TrueAsync(() => !registry.IsLive(sessionId), SessionsLeave, "the idle session to be parked");
         var resumedBefore = registry.ResumedCount;
 
         // Parked, the session is still the session: its own kill switch refuses the resumed call, and clearing it lets calls through.
@@ -68,7 +71,7 @@ public sealed class SessionResumptionTests
             NegotiatedProtocolVersion = opened.NegotiatedProtocolVersion,
         };
         await opened.DisposeAsync();
-        await WaitUntilAsync(() => !first.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId), "the first silo to park the session");
+        await Eventually.TrueAsync(() => !first.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId), SessionsLeave, "the first silo to park the session");
 
         // Another token of the same agent, or the same token on another endpoint, does not get the session back.
         var (otherToken, _) = await first.MintAsync("demo", "demo-agent", userId: "demo-user");
@@ -98,7 +101,7 @@ public sealed class SessionResumptionTests
             Assert.True((await http.SendAsync(delete)).IsSuccessStatusCode);
         }
 
-        await WaitUntilAsync(() => !second.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId), "the deleted session to leave the second silo");
+        await Eventually.TrueAsync(() => !second.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId), SessionsLeave, "the deleted session to leave the second silo");
         await AssertSessionNotFoundAsync(first, null, "/mcp", sessionId, resume);
         await AssertSessionNotFoundAsync(second, null, "/mcp", sessionId, resume);
 
@@ -150,7 +153,7 @@ public sealed class SessionResumptionTests
             RefusalAssert.Succeeded(await closed.CallToolAsync("lookup_customer_by_email", Ada));
         }
 
-        await WaitUntilAsync(() => !registry.IsLive(abandonedId) && !registry.IsLive(closedId), "both sessions to leave the silo");
+        await Eventually.TrueAsync(() => !registry.IsLive(abandonedId) && !registry.IsLive(closedId), SessionsLeave, "both sessions to leave the silo");
 
         // The host's own scheduler configured the retention grain; runs delete both records once they are 2 s old.
         var retention = grains.GetGrain<ControlPlane.Sessions.ISessionRecordRetentionGrain>(ControlPlane.Sessions.ISessionRecordRetentionGrain.Singleton);
@@ -221,16 +224,5 @@ public sealed class SessionResumptionTests
         var refused = await Assert.ThrowsAsync<HttpRequestException>(async () => await client.CallToolAsync("lookup_customer_by_email", Ada));
         Assert.Equal(System.Net.HttpStatusCode.NotFound, refused.StatusCode);
         Assert.False(host.Services.GetRequiredService<SessionRegistry>().IsLive(sessionId));
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        // The SDK looks for idle sessions every 5 s.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for {what}.");
-            await Task.Delay(100);
-        }
     }
 }

@@ -96,7 +96,7 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
                 var result = await CallAsync(client, DemoCustomer);
                 Assert.NotEqual("KILLED", ActionLoad.CodeOf(result));
                 return result.IsError is not true;
-            }, TimeSpan.FromSeconds(60), $"silo {silo.Index} never served the agent again after the outage");
+            }, TimeSpan.FromSeconds(60), $"silo {silo.Index} to serve the agent again after the outage");
             Assert.DoesNotContain((await cluster.GetAsync(silo, "/api/v1/kill-switches")).GetProperty("items").EnumerateArray(),
                 s => s.TryGetProperty("tenantId", out var tenant) && tenant.GetString() == "outage");
         }

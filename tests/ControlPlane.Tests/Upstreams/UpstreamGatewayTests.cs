@@ -260,7 +260,8 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         // Killed only once the upstream has the call: killed earlier, the guard refuses it before it is sent, and there
         // is nothing for the upstream to cancel.
         var call = client.CallToolAsync("lab-wait__wait").AsTask();
-        await WaitUntil(() => call.IsCompleted || (File.Exists(callLog) && File.ReadAllText(callLog).Contains("wait", StringComparison.Ordinal)));
+        await Eventually.TrueAsync(() => call.IsCompleted || (File.Exists(callLog) && File.ReadAllText(callLog).Contains("wait", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(60), "the upstream to log the call");
         Assert.False(call.IsCompleted);
         var switchId = await Host.KillAsync(new { scope = "tenant", tenantId = "kill-tenant", reason = "stop the waiting call" });
         try
@@ -268,7 +269,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
             var result = await call.WaitAsync(TimeSpan.FromSeconds(30));
             var refusal = RefusalAssert.Refused(result, RefusalCodes.Killed);
             Assert.Equal("tenant", refusal.GetProperty("scope").GetString());
-            await WaitUntil(() => File.Exists(cancelLog) && File.ReadAllText(cancelLog).Trim().Length > 0);
+            await Eventually.TrueAsync(() => File.Exists(cancelLog) && File.ReadAllText(cancelLog).Trim().Length > 0, TimeSpan.FromSeconds(60), "the upstream to log the cancellation");
         }
         finally
         {
@@ -289,7 +290,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         try
         {
             RefusalAssert.Refused(await pending.WaitAsync(TimeSpan.FromSeconds(30)), RefusalCodes.Killed);
-            await WaitUntil(() => Host.Upstream("lab-switch")?.Status == "killed");
+            await Eventually.TrueAsync(() => Host.Upstream("lab-switch")?.Status == "killed", TimeSpan.FromSeconds(60), "the upstream process to be killed");
             RefusalAssert.Refused(await client.CallToolAsync("lab-switch__echo", new Dictionary<string, object?> { ["text"] = "x" }), RefusalCodes.Killed);
         }
         finally
@@ -493,20 +494,8 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         using var http = Host.OperatorHttp();
         var response = await http.PutAsJsonAsync("/api/v1/servers/lab-classify/tools/reset", new { classification = "read", reason = "reset only clears a cache" });
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
-        await WaitUntil(async () => (await client.ListToolsAsync()).Any(t => t.Name == "lab-classify__reset"));
+        await Eventually.TrueAsync(async () => (await client.ListToolsAsync()).Any(t => t.Name == "lab-classify__reset"), TimeSpan.FromSeconds(60), "the reclassified tool to be listed");
         RefusalAssert.Succeeded(await client.CallToolAsync("lab-classify__reset"));
-    }
-
-    private static async Task WaitUntil(Func<bool> condition) => await WaitUntil(() => Task.FromResult(condition()));
-
-    private static async Task WaitUntil(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not hold within 60 s.");
-            await Task.Delay(100);
-        }
     }
 
     /// <summary>Reports on the thread that delivers the notification, in order (Progress&lt;T&gt; would post and reorder).</summary>

@@ -108,8 +108,8 @@ public sealed class UpstreamReadGuardTests(UpstreamReadHostFixture fixture) : IC
 
         // A read that the upstream never answers, in flight when the switch lands.
         var waiting = client.ReadResourceAsync("lab://wait").AsTask();
-        await WaitUntilAsync(() => waiting.IsCompleted || (File.Exists(fixture.CallLog) && File.ReadAllText(fixture.CallLog).Contains("lab://wait", StringComparison.Ordinal)),
-            "the upstream never received the waiting read");
+        await Eventually.TrueAsync(() => waiting.IsCompleted || (File.Exists(fixture.CallLog) && File.ReadAllText(fixture.CallLog).Contains("lab://wait", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), "the upstream to receive the waiting read");
         Assert.False(waiting.IsCompleted);
 
         var switchId = await Host.KillAsync(new { scope = "agent", tenantId = "demo", agentId = agent, reason = "reads under review" });
@@ -119,7 +119,8 @@ public sealed class UpstreamReadGuardTests(UpstreamReadHostFixture fixture) : IC
             AssertRefusal(killed, RefusalCodes.Killed);
             Assert.Equal("reads under review", killed.Data["reason"]);
             // The upstream was told to stop: the cancellation reached it.
-            await WaitUntilAsync(() => File.Exists(fixture.CancelLog) && File.ReadAllText(fixture.CancelLog).Trim().Length > 0, "the upstream never saw the cancellation");
+            await Eventually.TrueAsync(() => File.Exists(fixture.CancelLog) && File.ReadAllText(fixture.CancelLog).Trim().Length > 0,
+                TimeSpan.FromSeconds(30), "the upstream to see the cancellation");
 
             AssertRefusal(await Assert.ThrowsAsync<McpProtocolException>(() => client.ReadResourceAsync(Ada).AsTask()), RefusalCodes.Killed);
             AssertRefusal(await Assert.ThrowsAsync<McpProtocolException>(() => client.GetPromptAsync("contact").AsTask()), RefusalCodes.Killed);
@@ -198,15 +199,5 @@ public sealed class UpstreamReadGuardTests(UpstreamReadHostFixture fixture) : IC
         var page = await admin.GetFromJsonAsync<JsonElement>($"/api/v1/audit?tenantId=demo&agentId={agentId}&limit=100");
         // The agent's own requests; minting its token is an operator record under the same agent id.
         return [.. page.GetProperty("items").EnumerateArray().Where(r => !r.GetProperty("kind").GetString()!.StartsWith("operator/", StringComparison.Ordinal))];
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string because)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail(because);
-            await Task.Delay(50);
-        }
     }
 }

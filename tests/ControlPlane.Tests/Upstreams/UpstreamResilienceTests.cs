@@ -50,10 +50,11 @@ public sealed class UpstreamResilienceTests
         // Removed through the first silo: gone from both, processes and tools.
         await first.RemoveUpstreamAsync("lab-silos", "silo-tenant");
         await first.RemoveUpstreamAsync("lab-silos");
-        await WaitUntilAsync(() => first.Upstream("lab-silos") is null && second.Upstream("lab-silos") is null && second.Upstream("lab-silos", "silo-tenant") is null);
+        await Eventually.TrueAsync(() => first.Upstream("lab-silos") is null && second.Upstream("lab-silos") is null && second.Upstream("lab-silos", "silo-tenant") is null,
+            TimeSpan.FromSeconds(90), "both registrations to go from both silos", poll: TimeSpan.FromMilliseconds(200));
 
         // The connection goes first and the catalog follows in its own step, so the tool list is given the same bound.
-        await WaitUntilAsync(async () => !(await demoOnSecond.ListToolsAsync()).Any(t => t.Name == "lab-silos__token_length"));
+        await Eventually.TrueAsync(async () => !(await demoOnSecond.ListToolsAsync()).Any(t => t.Name == "lab-silos__token_length"), TimeSpan.FromSeconds(90), "the second silo to stop listing the tool", poll: TimeSpan.FromMilliseconds(200));
         await Assert.ThrowsAnyAsync<ModelContextProtocol.McpException>(() => tenantOnSecond.CallToolAsync("lab-silos__token_length").AsTask());
     }
 
@@ -85,11 +86,11 @@ public sealed class UpstreamResilienceTests
 
             // Back on the same address: the gateway reconnects by itself and calls work again.
             upstream = StartEverythingOverHttp(port);
-            await WaitUntilAsync(async () =>
+            await Eventually.TrueAsync(async () =>
             {
                 var result = await client.CallToolAsync("http-restart__echo", new Dictionary<string, object?> { ["message"] = "after" });
                 return result.IsError is not true && RefusalAssert.Text(result).Contains("after", StringComparison.Ordinal);
-            });
+            }, TimeSpan.FromSeconds(90), "calls to reach the restarted upstream", poll: TimeSpan.FromMilliseconds(200));
             Assert.Equal("running", host.Upstream("http-restart")?.Status);
         }
         finally
@@ -108,7 +109,7 @@ public sealed class UpstreamResilienceTests
         });
         await host.RegisterNodeAsync("lab-slot-a", UpstreamPackages.Lab);
         await host.RegisterUpstreamAsync(new { id = "lab-slot-b", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab } });
-        await WaitUntilAsync(() => host.Upstream("lab-slot-b")?.Status == "queued");
+        await Eventually.TrueAsync(() => host.Upstream("lab-slot-b")?.Status == "queued", TimeSpan.FromSeconds(90), "the second upstream to queue for a process slot", poll: TimeSpan.FromMilliseconds(200));
 
         var (token, _) = await host.MintAsync("demo", "slot-agent", scopes: ["server:lab-slot-a:read", "server:lab-slot-b:read"]);
         await using var client = await host.ConnectAsync(token, "/mcp/lab-slot-b");
@@ -144,17 +145,5 @@ public sealed class UpstreamResilienceTests
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
-    }
-
-    private static Task WaitUntilAsync(Func<bool> condition) => WaitUntilAsync(() => Task.FromResult(condition()));
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not become true within 90 s.");
-            await Task.Delay(200);
-        }
     }
 }

@@ -95,7 +95,7 @@ public sealed class UpstreamResourceSubscriptionTests(UpstreamHostFixture fixtur
         RefusalAssert.Succeeded(await subscriber.CallToolAsync($"{Server}__toggle-subscriber-updates"));
 
         // Two updates (the first at once, the next 5 s later) reach the subscriber; in that time, nobody else got one.
-        await WaitUntilAsync(() => updates["subscriber"].Count >= 2, TimeSpan.FromSeconds(60));
+        await Eventually.TrueAsync(() => updates["subscriber"].Count >= 2, TimeSpan.FromSeconds(60), "two updates to reach the subscriber");
         Assert.All(updates["subscriber"], uri => Assert.Equal(Document, uri));
         Assert.Empty(updates["bystander"]);
         Assert.Empty(updates["other-tenant"]);
@@ -108,7 +108,7 @@ public sealed class UpstreamResourceSubscriptionTests(UpstreamHostFixture fixtur
         await Task.Delay(TimeSpan.FromSeconds(11));
         Assert.Equal(countWhenKilled, updates["subscriber"].Count);
         await Host.ClearAsync(switchId);
-        await WaitUntilAsync(() => updates["subscriber"].Count > countWhenKilled, TimeSpan.FromSeconds(60));
+        await Eventually.TrueAsync(() => updates["subscriber"].Count > countWhenKilled, TimeSpan.FromSeconds(60), "updates to reach the subscriber again once the switch is cleared");
 
         // After unsubscribing, the subscriber hears no more; nobody else ever did.
         await subscriber.UnsubscribeFromResourceAsync(Document);
@@ -123,15 +123,5 @@ public sealed class UpstreamResourceSubscriptionTests(UpstreamHostFixture fixtur
         var items = JsonDocument.Parse(await audit.GetStringAsync("/api/v1/audit?tenantId=demo&tool=" + Uri.EscapeDataString(Document))).RootElement.GetProperty("items").EnumerateArray().ToList();
         Assert.Contains(items, i => i.GetProperty("agentId").GetString() == "subscriber" && i.GetProperty("outcome").GetString() == "success");
         Assert.Contains(items, i => i.GetProperty("agentId").GetString() == "no-scope" && i.GetProperty("code").GetString() == RefusalCodes.ForbiddenScope);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"The condition did not become true within {timeout.TotalSeconds} s.");
-            await Task.Delay(100);
-        }
     }
 }

@@ -74,7 +74,7 @@ public sealed class UpstreamTenantRegistrationTests(UpstreamHostFixture fixture)
             // A server switch limited to tenant A stops A's calls and A's process only.
             var switchId = await Host.KillAsync(new { scope = "server", serverId = Server, tenantId = TenantA, reason = "tenant A's credential leaked" });
             RefusalAssert.Refused(await clients[TenantA].CallToolAsync($"{Server}__list_allowed_directories"), RefusalCodes.Killed);
-            await WaitUntilAsync(() => Host.Upstream(Server, TenantA)?.Status == "killed");
+            await Eventually.TrueAsync(() => Host.Upstream(Server, TenantA)?.Status == "killed", TimeSpan.FromSeconds(60), "tenant A's process to be killed");
             Assert.Equal("running", Host.Upstream(Server)?.Status);
             Assert.Equal("running", Host.Upstream(Server, TenantB)?.Status);
             await AssertReachesAsync(clients[TenantB], roots, own: TenantB);
@@ -90,13 +90,14 @@ public sealed class UpstreamTenantRegistrationTests(UpstreamHostFixture fixture)
                 RefusalAssert.Refused(await client.CallToolAsync($"{Server}__list_allowed_directories"), RefusalCodes.Killed);
             }
 
-            await WaitUntilAsync(() => Host.Services.GetRequiredService<ControlPlane.Upstreams.UpstreamGateway>().List().Where(v => v.Id == Server).All(v => v.Status == "killed"));
+            await Eventually.TrueAsync(() => Host.Services.GetRequiredService<ControlPlane.Upstreams.UpstreamGateway>().List().Where(v => v.Id == Server).All(v => v.Status == "killed"),
+                TimeSpan.FromSeconds(60), "every registration's process to be killed");
             await Host.ClearAsync(everyone);
             foreach (var tenant in new string?[] { null, TenantA, TenantB }) await Host.WaitForUpstreamAsync(Server, tenantId: tenant);
 
             // DELETE without a tenant removes the global registration: C has no tfs any more, A and B keep theirs.
             await Host.RemoveUpstreamAsync(Server);
-            await WaitUntilAsync(() => Host.Upstream(Server) is null);
+            await Eventually.TrueAsync(() => Host.Upstream(Server) is null, TimeSpan.FromSeconds(60), "the global registration to go");
             Assert.DoesNotContain((await clients[TenantC].ListToolsAsync()).Select(t => t.Name), n => n.StartsWith(Server + "__", StringComparison.Ordinal));
             await Assert.ThrowsAnyAsync<ModelContextProtocol.McpException>(() => clients[TenantC].CallToolAsync($"{Server}__list_allowed_directories").AsTask());
             await AssertReachesAsync(clients[TenantA], roots, own: TenantA);
@@ -109,13 +110,13 @@ public sealed class UpstreamTenantRegistrationTests(UpstreamHostFixture fixture)
             }
 
             await Host.RemoveUpstreamAsync(Server, TenantA);
-            await WaitUntilAsync(() => Host.Upstream(Server, TenantA) is null);
+            await Eventually.TrueAsync(() => Host.Upstream(Server, TenantA) is null, TimeSpan.FromSeconds(60), "tenant A's registration to go");
             Assert.DoesNotContain((await clients[TenantA].ListToolsAsync()).Select(t => t.Name), n => n.StartsWith(Server + "__", StringComparison.Ordinal));
             await AssertReachesAsync(clients[TenantB], roots, own: TenantB);
 
             // The last one goes with a DELETE that names nothing, as before ids carried several registrations.
             await Host.RemoveUpstreamAsync(Server);
-            await WaitUntilAsync(() => Host.Upstream(Server, TenantB) is null);
+            await Eventually.TrueAsync(() => Host.Upstream(Server, TenantB) is null, TimeSpan.FromSeconds(60), "tenant B's registration to go");
         }
         finally
         {
@@ -174,14 +175,4 @@ public sealed class UpstreamTenantRegistrationTests(UpstreamHostFixture fixture)
             .Where(i => i.GetProperty("id").GetString() == Server)
             .Select(i => i.TryGetProperty("tenantId", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "(global)"),
     ];
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not become true within 60 s.");
-            await Task.Delay(100);
-        }
-    }
 }
