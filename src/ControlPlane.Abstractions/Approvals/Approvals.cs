@@ -119,6 +119,14 @@ public interface IApprovalGrain : IGrainWithStringKey
     /// <summary>Gives a reservation up unused, so the token can be presented again at once; no-op if it is no longer held.</summary>
     [Alias("Release")]
     Task ReleaseAsync(string reservation);
+
+    /// <summary>
+    /// Undoes a consumption this reservation made, because the action did not run after all (its intent record could
+    /// not be made durable): the token is approved and unused again, for the agent's retry. False when this activation
+    /// no longer knows the consumption (reactivated): the token then stays used, the safe side.
+    /// </summary>
+    [Alias("Restore")]
+    Task<bool> RestoreAsync(string reservation);
 }
 
 /// <summary>A tenant's open approvals, for the queue operators work through.</summary>

@@ -24,6 +24,9 @@ public sealed class ApprovalGrain(
 
     // In memory only: a reservation that a crash loses was never consumed, so the token stays usable.
     private string? _reservation;
+
+    // Which reservation consumed the token, so that only that call can undo it if its action did not run after all.
+    private string? _consumedBy;
     private DateTimeOffset _reservedUntil;
 
     public async Task<ApprovalView> OpenAsync(ApprovalRequest request)
@@ -164,6 +167,7 @@ public sealed class ApprovalGrain(
         }
 
         _reservation = null;
+        _consumedBy = reservation;
         state.State.Status = ApprovalStatus.Consumed;
         state.State.ConsumedAt = time.GetUtcNow();
         // A failed write deactivates the grain: its next activation reads the token as still approved, and unused.
@@ -172,6 +176,30 @@ public sealed class ApprovalGrain(
         // No record of its own: the call's intent record, made durable before the action runs, names this approval
         // (confirmationId) with the session and agent that used it. A second durable write here would sit on every
         // confirmed action's critical path and say the same thing.
+        return true;
+    }
+
+    public async Task<bool> RestoreAsync(string reservation)
+    {
+        if (_consumedBy is null || !string.Equals(_consumedBy, reservation, StringComparison.Ordinal) || state.State.Status != ApprovalStatus.Consumed)
+        {
+            return false;
+        }
+
+        state.State.Status = ApprovalStatus.Approved;
+        state.State.ConsumedAt = null;
+        try
+        {
+            await WriteAsync("The restored confirmation");
+        }
+        catch
+        {
+            // Not restored: the token stays used (the safe side), and the human approves again.
+            state.State.Status = ApprovalStatus.Consumed;
+            return false;
+        }
+
+        _consumedBy = null;
         return true;
     }
 

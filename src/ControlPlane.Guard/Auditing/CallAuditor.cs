@@ -178,12 +178,19 @@ public sealed class CallAudit
     });
 
     /// <summary>An action is about to run: this must be durable first.</summary>
-    public Task RecordIntentAsync(string? confirmationId = null) => _auditor.AppendAsync(Entry with
+    public async Task RecordIntentAsync(string? confirmationId = null)
     {
-        Id = Entry.Id + ":intent",
-        Kind = CallAuditor.IntentKind,
-        ConfirmationId = confirmationId,
-    });
+        await _auditor.AppendAsync(Entry with
+        {
+            Id = Entry.Id + ":intent",
+            Kind = CallAuditor.IntentKind,
+            ConfirmationId = confirmationId,
+        });
+        IntentRecorded = true;
+    }
+
+    /// <summary>True once this action's intent record is durable: from then on, its ending must be recorded too.</summary>
+    public bool IntentRecorded { get; private set; }
 
     public Task RecordResultAsync(Result result, string? confirmationId = null) => _auditor.AppendAsync(ResultEntry(result, confirmationId));
 
@@ -238,11 +245,30 @@ public sealed class CallAudit
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
     /// <summary>The call ended without a result: killed in flight, cancelled, or the tool threw.</summary>
-    public Task RecordFailureAsync(string errorType, string? code = null) => _auditor.AppendAsync(Entry with
+    public Task RecordFailureAsync(string errorType, string? code = null) => _auditor.AppendAsync(FailureEntry(errorType, code));
+
+    /// <summary>
+    /// How an action that started then ended without a result. Like its result, it must not be lost because the store
+    /// blinked: its intent is durable, and an intent without an ending would read as an action still running.
+    /// </summary>
+    public async Task RecordActionFailureAsync(string errorType, string? code = null)
+    {
+        var entry = FailureEntry(errorType, code);
+        try
+        {
+            await _auditor.AppendAsync(entry);
+        }
+        catch (AuditUnavailableException)
+        {
+            _auditor.AppendWhenPossible(entry);
+        }
+    }
+
+    private AuditEntry FailureEntry(string errorType, string? code) => Entry with
     {
         Outcome = "error",
         ErrorType = errorType,
         Code = code,
         LatencyMs = _auditor.ElapsedMs(_started),
-    });
+    };
 }

@@ -7,4 +7,7 @@ public interface IReservedConfirmation
     Task<bool> ConsumeAsync();
 
     Task ReleaseAsync();
+
+    /// <summary>Undoes a durable consumption of an action that then did not run; false if it could not be undone.</summary>
+    Task<bool> RestoreAsync();
 }

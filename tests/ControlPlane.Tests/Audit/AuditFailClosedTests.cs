@@ -97,6 +97,34 @@ public sealed class AuditFailClosedTests
     }
 
     [Fact]
+    public async Task A_confirmed_action_refused_because_its_intent_was_not_durable_runs_on_retry_with_the_same_token()
+    {
+        SwitchableAuditStore? store = null;
+        var dataDir = Path.Combine(Path.GetTempPath(), "cp-failclosed-" + Guid.NewGuid().ToString("N")[..10]);
+        await using var host = await ControlPlaneTestHost.StartAsync(dataDir, configureServices: services =>
+            services.AddSingleton<IAuditStore>(_ => store = new SwitchableAuditStore(new SqliteAuditStore(Path.Combine(dataDir, "audit.db")))));
+        await host.SetModeAsync("demo", "support-desk", "read-write");
+        await using var client = await host.ConnectAsync();
+
+        var first = await client.CallToolAsync("create_refund", Refund(444));
+        RefusalAssert.Refused(first, RefusalCodes.RequiresConfirmation);
+        using var http = host.OperatorHttp();
+        var approved = await http.PostAsync($"/api/v1/approvals/{ControlPlane.Guard.Pipeline.Refusal.Read(first)!.Value.GetProperty("approval_id").GetString()}/approve", null);
+        var token = (await approved.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("confirmationToken").GetString();
+        var confirmed = new Dictionary<string, object?>(Refund(444)) { ["confirmation_token"] = token };
+
+        // The intent cannot be recorded: the action does not run, and the agent is told to retry...
+        store!.Down = true;
+        RefusalAssert.Refused(await client.CallToolAsync("create_refund", confirmed), RefusalCodes.AuditUnavailable);
+
+        // ...and the retry with the same token works once the store is back: the consumption made alongside the failed
+        // intent was undone, so the human need not approve again. The token is then used up for good.
+        store.Down = false;
+        RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", confirmed));
+        RefusalAssert.Refused(await client.CallToolAsync("create_refund", confirmed), RefusalCodes.RequiresConfirmation);
+    }
+
+    [Fact]
     public async Task Retention_purges_old_records_audits_the_purge_and_keeps_the_chain_verifiable()
     {
         await using var host = await ControlPlaneTestHost.StartAsync();

@@ -74,6 +74,8 @@ public sealed class GuardUndecidedTests
             public Task<bool> ConsumeAsync() => Task.FromException<bool>(new InvalidOperationException("approval storage is down (test)"));
 
             public Task ReleaseAsync() => held.ReleaseAsync();
+
+            public Task<bool> RestoreAsync() => held.RestoreAsync();
         }
     }
 

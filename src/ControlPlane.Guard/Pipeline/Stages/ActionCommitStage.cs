@@ -6,7 +6,8 @@ namespace ControlPlane.Guard.Pipeline.Stages;
 /// <summary>
 /// Before an action runs, two durable writes to two stores, neither needing the other: its intent record (audit) and
 /// its confirmation token's consumption (approval grain). They run together; the action runs only once both are
-/// durable. Reads pass straight through.
+/// durable. If only the consumption was, it is undone, so the agent's retry can use the same token (the action did not
+/// run, and the agent was told to retry). Reads pass straight through.
 /// </summary>
 public sealed class ActionCommitStage : IGuardStage
 {
@@ -27,8 +28,25 @@ public sealed class ActionCommitStage : IGuardStage
             });
         }
 
-        if (!intentDurable) return GuardOutcome.Withheld(AuditStage.Unavailable("The action was not run because its audit record could not be made durable."));
+        if (!intentDurable)
+        {
+            if (call.ReservedConfirmation is { } reserved) await TryRestoreAsync(reserved);
+            return GuardOutcome.Withheld(AuditStage.Unavailable("The action was not run because its audit record could not be made durable."));
+        }
+
         return await next.RunAsync(call, cancellationToken);
+    }
+
+    private static async Task TryRestoreAsync(IReservedConfirmation reserved)
+    {
+        try
+        {
+            await reserved.RestoreAsync();
+        }
+        catch (Exception)
+        {
+            // The token stays used: the safe side. The human approves again.
+        }
     }
 
     private static async Task<bool> TryConsumeAsync(IReservedConfirmation? reserved)

@@ -27,7 +27,7 @@ public sealed class AuditStage(CallAuditor auditor, IOptions<AuditOptions> optio
         }
         catch (Exception ex)
         {
-            await CallAuditor.TryRecordAsync(audit.RecordFailureAsync(ex is OperationCanceledException ? "cancelled" : ex.GetType().Name));
+            await RecordFailureAsync(call, audit, ex is OperationCanceledException ? "cancelled" : ex.GetType().Name, null);
             throw;
         }
 
@@ -37,7 +37,7 @@ public sealed class AuditStage(CallAuditor auditor, IOptions<AuditOptions> optio
                 await CallAuditor.TryRecordAsync(audit.RecordRefusalAsync(outcome.Refusal!));
                 return outcome;
             case GuardOutcomeKind.Failed:
-                await CallAuditor.TryRecordAsync(audit.RecordFailureAsync(outcome.FailureType!, outcome.Refusal!.Code));
+                await RecordFailureAsync(call, audit, outcome.FailureType!, outcome.Refusal!.Code);
                 return outcome;
             case GuardOutcomeKind.Withheld:
                 return outcome;
@@ -56,6 +56,12 @@ public sealed class AuditStage(CallAuditor auditor, IOptions<AuditOptions> optio
 
         return GuardOutcome.Withheld(Unavailable("The result was withheld because its audit record could not be made durable."));
     }
+
+    /// <summary>An action's ending is kept until the store takes it (its intent is durable); a read's is best effort.</summary>
+    private static Task RecordFailureAsync(GuardCall call, CallAudit audit, string errorType, string? code) =>
+        call.IsAction && audit.IntentRecorded
+            ? audit.RecordActionFailureAsync(errorType, code)
+            : CallAuditor.TryRecordAsync(audit.RecordFailureAsync(errorType, code));
 
     internal static Refusal Unavailable(string what) => new(
         RefusalCodes.AuditUnavailable,

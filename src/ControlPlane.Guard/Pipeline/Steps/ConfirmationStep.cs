@@ -160,6 +160,8 @@ public sealed class ConfirmationStep(
         public Task<bool> ConsumeAsync() => approval.ConsumeAsync(id);
 
         public Task ReleaseAsync() => approval.ReleaseAsync(id);
+
+        public Task<bool> RestoreAsync() => approval.RestoreAsync(id);
     }
 
 }

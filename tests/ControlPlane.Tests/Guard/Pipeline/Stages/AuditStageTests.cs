@@ -217,6 +217,43 @@ public sealed class AuditStageTests : IAsyncLifetime
         Assert.Equal(seen.CallId, Assert.Single(Store.Durable).Id);
     }
 
+    [Fact]
+    public async Task An_action_killed_after_its_intent_keeps_its_ending_until_the_store_takes_it()
+    {
+        var call = _kit.ToolCall(PipelineKit.Tool("refund", ToolClassification.Action), new RecordingOperation().Operation);
+        var killed = GuardOutcome.Failed(new Refusal(RefusalCodes.Killed, "stopped"), "killed");
+        // The intent is durable; then the store goes down before the ending is recorded.
+        var pipeline = new GuardPipeline([
+            new AuditStage(_auditing.Auditor, Options.Create(new AuditOptions())),
+            new ActionCommitStage(),
+            new IntentThenOutageStage(Store, killed),
+        ]);
+
+        var outcome = await pipeline.RunAsync(call, CancellationToken.None);
+
+        Assert.Equal(RefusalCodes.Killed, outcome.Refusal?.Code);
+        Assert.DoesNotContain(Store.Durable, e => e.Id == call.Audit!.CallId);
+
+        Store.Down = false;
+        var owed = Store.DurableAsync(e => e.Id == call.Audit!.CallId);
+        _kit.Time.Advance(TimeSpan.FromSeconds(2));
+        var record = await owed.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(("error", "killed", RefusalCodes.Killed), (record.Outcome, record.ErrorType, record.Code));
+    }
+
+    /// <summary>Takes the store down after the intent was written, then ends the action as a kill would.</summary>
+    private sealed class IntentThenOutageStage(RecordingAuditStore store, GuardOutcome outcome) : IGuardStage
+    {
+        public string Name => "outage";
+
+        public ValueTask<GuardOutcome> RunAsync(GuardCall call, GuardNext next, CancellationToken cancellationToken)
+        {
+            Assert.True(call.Audit!.IntentRecorded);
+            store.Down = true;
+            return ValueTask.FromResult(outcome);
+        }
+    }
+
     /// <summary>Ends the request as the in-flight or downstream stage does when it stopped it.</summary>
     private sealed class FailingStage(GuardOutcome outcome) : IGuardStage
     {

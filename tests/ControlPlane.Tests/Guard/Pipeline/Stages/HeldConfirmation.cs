@@ -48,6 +48,13 @@ internal sealed class HeldConfirmation : IReservedConfirmation
         return durable;
     }
 
+    public Task<bool> RestoreAsync()
+    {
+        var was = _consumed;
+        _consumed = false;
+        return Task.FromResult(was);
+    }
+
     public Task ReleaseAsync()
     {
         Interlocked.Increment(ref _releases);
