@@ -26,6 +26,12 @@ public sealed class GuardStateCache : IGuardStateListener
     /// <summary>Raised after a snapshot with new kill switches is applied, with the switches it added.</summary>
     public event Action<KillIndex, IReadOnlyList<KillSwitch>>? SwitchesAdded;
 
+    /// <summary>
+    /// Raised after a snapshot changed what tools/list shows or advertises for some servers (a mode, a classification,
+    /// a projection or a schema override), with their ids: connected clients must list again, or hold a stale schema.
+    /// </summary>
+    public event Action<IReadOnlyList<string>>? ToolPolicyChanged;
+
     public long Version => _view.Version;
 
     /// <summary>The number and stamp of the state held, to compare with the owner's.</summary>
@@ -66,6 +72,7 @@ public sealed class GuardStateCache : IGuardStateListener
     private long Apply(GuardStateSnapshot snapshot, bool authoritative)
     {
         IReadOnlyList<KillSwitch> added;
+        IReadOnlyList<string> policyChanged;
         KillIndex index;
         lock (_applyLock)
         {
@@ -80,11 +87,24 @@ public sealed class GuardStateCache : IGuardStateListener
             index = view.Kills;
             _view = view;
             added = [.. snapshot.KillSwitches.Where(s => !current.Kills.Contains(s.Target.Key))];
+            var changed = ToolPolicyServers(held);
+            changed.SymmetricExceptWith(ToolPolicyServers(snapshot));
+            policyChanged = [.. changed.Select(c => c.Server).Distinct(StringComparer.Ordinal)];
         }
 
         if (added.Count > 0) SwitchesAdded?.Invoke(index, added);
+        if (policyChanged.Count > 0) ToolPolicyChanged?.Invoke(policyChanged);
         return snapshot.Version;
     }
+
+    /// <summary>Each tool-policy entry as (server, key and when it was set): an entry set again is a change.</summary>
+    private static HashSet<(string Server, string Entry)> ToolPolicyServers(GuardStateSnapshot snapshot) =>
+    [
+        .. (snapshot.ServerModes ?? []).Select(m => (m.ServerId, m.Key + "@" + m.SetAt.UtcTicks)),
+        .. (snapshot.ClassificationOverrides ?? []).Select(o => (o.ServerId, o.Key + "@" + o.SetAt.UtcTicks)),
+        .. (snapshot.Projections ?? []).Select(p => (p.ServerId, p.Key + "@" + p.SetAt.UtcTicks)),
+        .. (snapshot.SchemaOverrides ?? []).Select(o => (o.ServerId, o.Key + "@" + o.SetAt.UtcTicks)),
+    ];
 
     /// <summary>Records that the owner grain confirmed the current version just now.</summary>
     public void Confirm() => Volatile.Write(ref _confirmedAt, _time.GetTimestamp());
