@@ -104,6 +104,11 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddHostedService<SessionRecordRetentionScheduler>();
         builder.Services.AddKillSwitchDrills(builder.Configuration);
 
+        // Registered after the silo: the drain runs in the stopping phase, before anything stops serving.
+        builder.Services.AddSingleton<Shutdown.ShutdownDrain>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Shutdown.ShutdownDrain>());
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.Shutdown.EffectiveDrainDelay(settings.IsProduction) + TimeSpan.FromSeconds(30));
+
         builder.AddControlPlaneTelemetry();
 
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
@@ -138,8 +143,9 @@ public static class ControlPlaneHostingExtensions
         app.UseAuthorization();
 
         app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/readyz", (GuardStateCache guardState, DemoSeeder seeder, AdminBootstrapper bootstrap) =>
-            guardState.IsLoaded && guardState.IsFresh && seeder.Completion.IsCompleted && bootstrap.Completion.IsCompleted
+        app.MapGet("/readyz", (GuardStateCache guardState, DemoSeeder seeder, AdminBootstrapper bootstrap, Shutdown.ShutdownDrain drain) =>
+            drain.IsDraining ? Results.Text("draining: this silo is stopping", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : guardState.IsLoaded && guardState.IsFresh && seeder.Completion.IsCompleted && bootstrap.Completion.IsCompleted
                 ? Results.Text("ready")
                 : Results.Text(guardState.IsLoaded ? "guard state is stale" : "loading guard state", statusCode: StatusCodes.Status503ServiceUnavailable));
 

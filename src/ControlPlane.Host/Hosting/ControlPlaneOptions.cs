@@ -56,6 +56,9 @@ public sealed class ControlPlaneOptions
     /// <summary>When idle MCP sessions give up their live state (<c>ControlPlane:Sessions</c>).</summary>
     public Mcp.SessionOptions Sessions { get; set; } = new();
 
+    /// <summary>How a silo stops: the drain before it does (<c>ControlPlane:Shutdown</c>).</summary>
+    public Shutdown.ShutdownOptions Shutdown { get; set; } = new();
+
     public const string EmbeddedProfile = "Embedded";
     public const string ProductionProfile = "Production";
 
@@ -82,6 +85,7 @@ public sealed class ControlPlaneOptions
         }
         foreach (var problem in Cluster.Tls.Validate($"{SectionName}:Cluster:Tls")) yield return problem;
         foreach (var problem in Sessions.Validate($"{SectionName}:Sessions")) yield return problem;
+        foreach (var problem in Shutdown.Validate($"{SectionName}:Shutdown")) yield return problem;
         if (MaxRequestBodyBytes < 1024) yield return $"{SectionName}:MaxRequestBodyBytes must be at least 1024.";
         foreach (var origin in AllowedOrigins)
         {
