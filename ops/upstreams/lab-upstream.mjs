@@ -4,7 +4,7 @@
 //   LAB_CANCEL_LOG  file to which each notifications/cancelled request id is appended
 //   LAB_CALL_LOG    file to which each tools/call's tool name is appended as it arrives
 //   LAB_TOKEN       a credential; only its length is ever reported
-//   LAB_READS       when set, it also serves resources and prompts that hold personal data (to test redaction),
+//   LAB_READS       when set, it also serves resources, prompts and completions that hold personal data (to test redaction),
 //                   and lab://wait, a resource that answers only when cancelled
 import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -31,7 +31,7 @@ createInterface({ input: process.stdin }).on("line", (line) => {
     case "initialize":
       return reply(message.id, {
         protocolVersion: message.params.protocolVersion,
-        capabilities: process.env.LAB_READS ? { tools: { listChanged: true }, resources: {}, prompts: {} } : { tools: { listChanged: true } },
+        capabilities: process.env.LAB_READS ? { tools: { listChanged: true }, resources: {}, prompts: {}, completions: {} } : { tools: { listChanged: true } },
         serverInfo: { name: "lab-upstream", version: "1.0.0" },
       });
     case "ping":
@@ -59,6 +59,12 @@ createInterface({ input: process.stdin }).on("line", (line) => {
         description: "Write to ada@example.com",
         messages: [{ role: "user", content: { type: "text", text: "Write a short note to ada@example.com about her refund." } }],
       });
+    case "completion/complete": {
+      const { ref, argument } = message.params;
+      const known = ref.type === "ref/prompt" && ref.name === "contact" && argument.name === "email";
+      const values = known ? ["ada@example.com", "grace@example.com"].filter((v) => v.startsWith(argument.value ?? "")) : [];
+      return reply(message.id, { completion: { values, total: values.length, hasMore: false } });
+    }
     case "notifications/cancelled":
       if (process.env.LAB_CANCEL_LOG) appendFileSync(process.env.LAB_CANCEL_LOG, String(message.params.requestId) + "\n");
       return;

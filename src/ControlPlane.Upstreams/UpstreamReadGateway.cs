@@ -206,14 +206,50 @@ public sealed class UpstreamReadGateway(
     public async ValueTask<GetPromptResult> GetPromptAsync(string? endpointServerId, RequestContext<GetPromptRequestParams> request, CancellationToken cancellationToken)
     {
         var name = request.Params?.Name ?? throw new McpProtocolException("prompts/get needs a name.", McpErrorCode.InvalidParams);
-        var (serverId, own) = endpointServerId is not null ? (endpointServerId, name)
-            : name.IndexOf(Guard.Catalog.ToolCatalog.Separator, StringComparison.Ordinal) is var at and > 0
-                ? (name[..at], name[(at + Guard.Catalog.ToolCatalog.Separator.Length)..])
-                : throw new McpProtocolException($"Unknown prompt '{name}'. Prompts on /mcp are named <server>__<prompt>.", McpErrorCode.InvalidParams);
+        var (serverId, own) = PromptTarget(endpointServerId, name);
         var arguments = request.Params.Arguments;
         return await GuardedReadAsync(request, GuardRequestKind.PromptGet, serverId, own, arguments,
             (_, client, ct) => client.GetPromptAsync(new GetPromptRequestParams { Name = own, Arguments = arguments }, ct), cancellationToken);
     }
+
+    /// <summary>
+    /// completion/complete of a prompt's or a resource template's argument, routed to the server that serves the prompt
+    /// or template and guarded like a read (the argument's value is audited, redacted and hashed like arguments).
+    /// </summary>
+    public async ValueTask<CompleteResult> CompleteAsync(string? endpointServerId, RequestContext<CompleteRequestParams> request, CancellationToken cancellationToken)
+    {
+        var parameters = request.Params ?? throw new McpProtocolException("completion/complete needs params.", McpErrorCode.InvalidParams);
+        var agent = AgentOf(request);
+        string serverId, name;
+        Reference reference;
+        switch (parameters.Ref)
+        {
+            case PromptReference prompt:
+                (serverId, name) = PromptTarget(endpointServerId, prompt.Name);
+                reference = new PromptReference { Name = name, Title = prompt.Title };
+                break;
+            case ResourceTemplateReference { Uri: { } uri } template:
+                (serverId, name, reference) = (endpointServerId ?? ServerOf(agent.TenantId, uri), uri, template);
+                break;
+            default:
+                throw new McpProtocolException("completion/complete needs a ref/prompt or ref/resource reference.", McpErrorCode.InvalidParams);
+        }
+
+        var arguments = new Dictionary<string, System.Text.Json.JsonElement>(StringComparer.Ordinal)
+        {
+            [parameters.Argument.Name] = System.Text.Json.JsonSerializer.SerializeToElement(parameters.Argument.Value),
+        };
+        var forwarded = new CompleteRequestParams { Ref = reference, Argument = parameters.Argument, Context = parameters.Context };
+        return await GuardedReadAsync(request, GuardRequestKind.Completion, serverId, name, arguments,
+            (_, client, ct) => client.CompleteAsync(forwarded, ct), cancellationToken);
+    }
+
+    /// <summary>The server and its own name of a prompt: named on its server's endpoint, <c>server__prompt</c> on /mcp.</summary>
+    private static (string ServerId, string Own) PromptTarget(string? endpointServerId, string name) =>
+        endpointServerId is not null ? (endpointServerId, name)
+        : name.IndexOf(Guard.Catalog.ToolCatalog.Separator, StringComparison.Ordinal) is var at and > 0
+            ? (name[..at], name[(at + Guard.Catalog.ToolCatalog.Separator.Length)..])
+            : throw new McpProtocolException($"Unknown prompt '{name}'. Prompts on /mcp are named <server>__<prompt>.", McpErrorCode.InvalidParams);
 
     /// <summary>The upstreams this agent may read on this endpoint, running now and offering the feature.</summary>
     private IEnumerable<(UpstreamConnection Connection, McpClient Client)> Readable(AgentIdentity agent, string? endpointServerId, Func<McpClient, bool> offers)

@@ -43,7 +43,7 @@ internal static class McpEndpointExtensions
                     session.Handlers.ListToolsHandler = (request, ct) => gateway.ListToolsAsync(endpoint, request, ct);
                     session.Handlers.CallToolHandler = (request, ct) => gateway.CallToolAsync(endpoint, request, ct);
 
-                    // Upstream resources, resource templates, subscriptions and prompts, as guarded and audited reads.
+                    // Upstream resources, resource templates, subscriptions, prompts and completions, as guarded and audited reads.
                     var reads = http.RequestServices.GetRequiredService<Upstreams.UpstreamReadGateway>();
                     session.Capabilities.Resources ??= new ResourcesCapability();
                     session.Capabilities.Resources.Subscribe = true;
@@ -55,6 +55,8 @@ internal static class McpEndpointExtensions
                     session.Handlers.UnsubscribeFromResourcesHandler = (request, ct) => reads.UnsubscribeAsync(endpoint, request, ct);
                     session.Handlers.ListPromptsHandler = (request, ct) => reads.ListPromptsAsync(endpoint, request, ct);
                     session.Handlers.GetPromptHandler = (request, ct) => reads.GetPromptAsync(endpoint, request, ct);
+                    session.Capabilities.Completions ??= new CompletionsCapability();
+                    session.Handlers.CompleteHandler = (request, ct) => reads.CompleteAsync(endpoint, request, ct);
                     return Task.CompletedTask;
                 };
 #pragma warning disable MCPEXP002 // The session handler is how we learn that a session ended, to forget it.

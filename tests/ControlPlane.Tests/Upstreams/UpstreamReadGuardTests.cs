@@ -138,6 +138,35 @@ public sealed class UpstreamReadGuardTests(UpstreamReadHostFixture fixture) : IC
     }
 
     [UpstreamFact]
+    public async Task Completions_are_proxied_through_the_guard_redacted_audited_and_killable()
+    {
+        const string agent = "completer";
+        var (token, _) = await Host.MintAsync("demo", agent, scopes: ["server:lab-reads:read"]);
+        await using var client = await Host.ConnectAsync(token);
+        var prompt = new PromptReference { Name = UpstreamReadHostFixture.ServerId + "__contact" };
+
+        var completed = await client.CompleteAsync(prompt, "email", "a");
+        var value = Assert.Single(completed.Completion.Values);
+        Assert.DoesNotContain("ada@example.com", value, StringComparison.Ordinal);
+        Assert.Contains("[REDACTED:email]", value, StringComparison.Ordinal);
+
+        var switchId = await Host.KillAsync(new { scope = "agent", tenantId = "demo", agentId = agent, reason = "completions paused" });
+        try
+        {
+            AssertRefusal(await Assert.ThrowsAsync<McpProtocolException>(() => client.CompleteAsync(prompt, "email", "g").AsTask()), RefusalCodes.Killed);
+        }
+        finally
+        {
+            await Host.ClearAsync(switchId);
+        }
+
+        var records = (await AuditAsync(agent)).Where(r => r.GetProperty("kind").GetString() == "completion/complete").ToList();
+        Assert.Equal(2, records.Count);
+        Assert.Contains(records, r => r.GetProperty("outcome").GetString() == "success" && r.GetProperty("tool").GetString() == "contact");
+        Assert.Contains(records, r => r.GetProperty("code").GetString() == RefusalCodes.Killed);
+    }
+
+    [UpstreamFact]
     public async Task A_read_of_an_unknown_server_is_audited_as_an_invalid_request()
     {
         const string agent = "read-prober";
