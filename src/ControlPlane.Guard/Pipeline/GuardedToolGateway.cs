@@ -31,6 +31,9 @@ public sealed class GuardedToolGateway(
     IOptions<AuditOptions> auditOptions,
     IEnumerable<IToolServerAvailability> availability)
 {
+    /// <summary>Set on a request's items once it was audited here, so the host's rejected-request auditing skips it.</summary>
+    public const string AuditedItem = "cp:audited";
+
     private readonly ReadAuditPolicy readPolicy = auditOptions.Value.ReadPolicy;
 
     public async ValueTask<ListToolsResult> ListToolsAsync(string? endpointServerId, RequestContext<ListToolsRequestParams> request, CancellationToken cancellationToken)
@@ -73,6 +76,7 @@ public sealed class GuardedToolGateway(
             // Probing for tools shows up in the audit, then gets the JSON-RPC error MCP prescribes.
             await CallAuditor.TryRecordAsync(auditor.RecordUnroutableAsync(CallAuditor.CallKind, agent, request.Server.SessionId, endpointServerId, name,
                 CallAuditor.UnknownToolCode, request.Params.Arguments));
+            request.Items[AuditedItem] = true;
             throw new McpProtocolException($"Unknown tool: '{name}'. Call tools/list for the tools this endpoint serves.", McpErrorCode.InvalidParams);
         }
 

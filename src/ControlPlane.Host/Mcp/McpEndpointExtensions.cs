@@ -26,6 +26,8 @@ internal static class McpEndpointExtensions
                 options.ServerInfo = new Implementation { Name = "controlplane", Version = typeof(McpEndpointExtensions).Assembly.GetName().Version?.ToString(3) ?? "0.1.0" };
                 options.ServerInstructions = "Tool calls pass through ControlPlane. A refused call returns isError with a JSON object whose 'code' says why and 'message' says what to do next.";
             })
+            // A tools/call the SDK cannot even read is an attempt too: audited as refused before its error goes back.
+            .WithMessageFilters(filters => filters.AddIncomingFilter(RejectedRequestAuditing.Filter))
             .WithHttpTransport(options =>
             {
                 options.SessionMode = HttpServerSessionMode.Stateful;

@@ -14,6 +14,27 @@ public sealed class DuplicateKeyEndToEndTests(SecurityHostFixture fixture)
     private ControlPlaneTestHost Host => fixture.Host;
 
     [Fact]
+    public async Task A_tools_call_the_SDK_cannot_read_is_a_JSON_RPC_error_and_audited_as_refused()
+    {
+        var (token, _) = await Host.MintAsync("demo", "unreadable-agent", scopes: ["server:support-desk:read"]);
+        using var http = Host.Http(token);
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        var session = await RawMcpSession.OpenAsync(http, "unreadable");
+
+        var answer = await CallAsync(http, session,
+            """{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"lookup_customer_by_email","arguments":["ada@example.com"]}}""");
+        Assert.True(answer.TryGetProperty("error", out _), "An unreadable tools/call is a JSON-RPC error: " + answer);
+
+        using var admin = Host.OperatorHttp();
+        var audit = await admin.GetFromJsonAsync<JsonElement>("/api/v1/audit?tenantId=demo&agentId=unreadable-agent&decision=refused");
+        var record = Assert.Single(audit.GetProperty("items").EnumerateArray());
+        Assert.Equal("INVALID_REQUEST", record.GetProperty("code").GetString());
+        Assert.Equal("lookup_customer_by_email", record.GetProperty("tool").GetString());
+        Assert.Equal("tools/call", record.GetProperty("kind").GetString());
+    }
+
+    [Fact]
     public async Task A_repeated_tool_argument_is_refused_invalid_arguments_with_its_pointer_and_audited()
     {
         var (token, _) = await Host.MintAsync("demo", "dup-agent", scopes: ["server:support-desk:read"]);
