@@ -48,16 +48,14 @@ public sealed class AuditFailClosedTests
     [Fact]
     public async Task An_unreachable_audit_store_refuses_actions_and_withholds_reads()
     {
-        SwitchableAuditStore? store = null;
-        var dataDir = Path.Combine(Path.GetTempPath(), "cp-failclosed-" + Guid.NewGuid().ToString("N")[..10]);
-        await using var host = await ControlPlaneTestHost.StartAsync(dataDir, configureServices: services =>
-            services.AddSingleton<IAuditStore>(_ => store = new SwitchableAuditStore(new SqliteAuditStore(Path.Combine(dataDir, "audit.db")))));
+        var (host, store) = await StartWithSwitchableStoreAsync();
+        await using var _ = host;
         await host.SetModeAsync("demo", "support-desk", "read-write");
         await using var client = await host.ConnectAsync();
         var lookup = new Dictionary<string, object?> { ["email"] = "ada@example.com" };
 
         RefusalAssert.Succeeded(await host.CallConfirmedAsync(client, "create_refund", Refund(111)));
-        store!.Down = true;
+        store.Down = true;
 
         // Not even an approval request can be opened unaudited.
         RefusalAssert.Refused(await client.CallToolAsync("create_refund", Refund(222)), RefusalCodes.AuditUnavailable);
@@ -99,10 +97,8 @@ public sealed class AuditFailClosedTests
     [Fact]
     public async Task A_confirmed_action_refused_because_its_intent_was_not_durable_runs_on_retry_with_the_same_token()
     {
-        SwitchableAuditStore? store = null;
-        var dataDir = Path.Combine(Path.GetTempPath(), "cp-failclosed-" + Guid.NewGuid().ToString("N")[..10]);
-        await using var host = await ControlPlaneTestHost.StartAsync(dataDir, configureServices: services =>
-            services.AddSingleton<IAuditStore>(_ => store = new SwitchableAuditStore(new SqliteAuditStore(Path.Combine(dataDir, "audit.db")))));
+        var (host, store) = await StartWithSwitchableStoreAsync();
+        await using var _ = host;
         await host.SetModeAsync("demo", "support-desk", "read-write");
         await using var client = await host.ConnectAsync();
 
@@ -114,7 +110,7 @@ public sealed class AuditFailClosedTests
         var confirmed = new Dictionary<string, object?>(Refund(444)) { ["confirmation_token"] = token };
 
         // The intent cannot be recorded: the action does not run, and the agent is told to retry...
-        store!.Down = true;
+        store.Down = true;
         RefusalAssert.Refused(await client.CallToolAsync("create_refund", confirmed), RefusalCodes.AuditUnavailable);
 
         // ...and the retry with the same token works once the store is back: the consumption made alongside the failed
@@ -122,6 +118,16 @@ public sealed class AuditFailClosedTests
         store.Down = false;
         RefusalAssert.Succeeded(await client.CallToolAsync("create_refund", confirmed));
         RefusalAssert.Refused(await client.CallToolAsync("create_refund", confirmed), RefusalCodes.RequiresConfirmation);
+    }
+
+    /// <summary>A host whose audit store is the real SQLite one behind a switch the test can turn off.</summary>
+    private static async Task<(ControlPlaneTestHost Host, SwitchableAuditStore Store)> StartWithSwitchableStoreAsync()
+    {
+        SwitchableAuditStore? store = null;
+        var dataDir = Path.Combine(Path.GetTempPath(), "cp-failclosed-" + Guid.NewGuid().ToString("N")[..10]);
+        var host = await ControlPlaneTestHost.StartAsync(dataDir, configureServices: services =>
+            services.AddSingleton<IAuditStore>(_ => store = new SwitchableAuditStore(new SqliteAuditStore(Path.Combine(dataDir, "audit.db")))));
+        return (host, store!);
     }
 
     [Fact]
