@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using ControlPlane.Tests.Infrastructure;
 using ControlPlane.Upstreams;
 using Microsoft.Extensions.Time.Testing;
 using ModelContextProtocol;
@@ -77,6 +78,8 @@ public sealed class ProgressTapTests
         upstream.Send(Progress("call-3", 1));
         upstream.Send(Progress("call-3", 2));
         for (var i = 0; i < 2; i++) await transport.MessageReader.ReadAsync();
+        // The caller has taken the first value and is stuck on it (a loaded machine may take a moment to get there).
+        await Eventually.TrueAsync(() => { lock (sent) return sent.Count == 1; }, TimeSpan.FromSeconds(30), "the caller to receive the first progress value");
 
         var clock = new FakeTimeProvider();
         var flush = relay.FlushAsync(TimeSpan.FromSeconds(1), clock);
