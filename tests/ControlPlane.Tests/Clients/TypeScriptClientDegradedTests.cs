@@ -36,16 +36,16 @@ public sealed class TypeScriptClientDegradedTests
     [Fact]
     public async Task Guard_unavailable_is_a_result_the_client_reads()
     {
-        Unreachable? limits = null;
+        UnreachableRateLimits? limits = null;
         await using var host = await ControlPlaneTestHost.StartAsync(configureServices: services => services.Replace(ServiceDescriptor.Singleton(sp =>
         {
-            limits = new Unreachable(sp.GetRequiredService<RateLimitStep>());
+            limits = new UnreachableRateLimits(sp.GetRequiredService<RateLimitStep>());
             return GuardPipeline.Create(sp, step => step is RateLimitStep ? limits : step);
         })));
         var (token, _) = await host.MintAsync("demo", "ts-guard-agent", scopes: ["server:support-desk:read", "server:lab:read"]);
         await using var ts = await TypeScriptMcpClient.ConnectAsync(new Uri(host.BaseUrl, "/mcp"), token);
 
-        limits!.Down = true;
+        limits!.Unreachable = true;
         AssertReadable(await ts.CallToolAsync("lookup_customer_by_email", Ada), "GUARD_UNAVAILABLE", declaresSchema: true);
         AssertReadable(await ts.CallToolAsync("lab__flaky"), "GUARD_UNAVAILABLE", declaresSchema: false);
     }
@@ -58,16 +58,5 @@ public sealed class TypeScriptClientDegradedTests
         Assert.Equal(code, refusal.GetProperty("code").GetString());
         Assert.True(refusal.GetProperty("retry_after").GetInt32() > 0);
         if (declaresSchema) Assert.False(result.TryGetProperty("structuredContent", out _), "A refusal of a tool with an outputSchema carried structuredContent: " + result);
-    }
-
-    /// <summary>The real rate-limit step, made to fail as an unreachable bucket grain does.</summary>
-    private sealed class Unreachable(RateLimitStep inner) : IGuardStep
-    {
-        public volatile bool Down;
-
-        public string Name => inner.Name;
-
-        public ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken) =>
-            Down ? throw new Orleans.Runtime.SiloUnavailableException("the bucket grain's silo is gone (test)") : inner.CheckAsync(call, cancellationToken);
     }
 }

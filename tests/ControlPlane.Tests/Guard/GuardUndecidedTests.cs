@@ -15,19 +15,6 @@ namespace ControlPlane.Tests.Guard;
 /// </summary>
 public sealed class GuardUndecidedTests
 {
-    /// <summary>The real rate-limit step, made to fail the way an unreachable bucket grain does.</summary>
-    private sealed class UnreachableRateLimits(RateLimitStep inner) : IGuardStep
-    {
-        public volatile bool Unreachable;
-
-        public string Name => inner.Name;
-
-        public ValueTask<Refusal?> CheckAsync(GuardCall call, CancellationToken cancellationToken) =>
-            Unreachable
-                ? throw new Orleans.Runtime.SiloUnavailableException("bucket grain's silo is gone (test)")
-                : inner.CheckAsync(call, cancellationToken);
-    }
-
     [Fact]
     public async Task A_guard_step_that_cannot_reach_its_grain_refuses_with_GUARD_UNAVAILABLE_and_audits_it()
     {
