@@ -4,8 +4,6 @@ using ControlPlane.Grains.Storage;
 using ControlPlane.GuardState;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Orleans.Providers;
-using Orleans.Serialization.Configuration;
 using Orleans.Storage;
 
 namespace ControlPlane.Grains;
@@ -23,7 +21,7 @@ public static class SiloBuilderExtensions
             new SqliteSessionRecordSweeper((SqliteGrainStorage)sp.GetRequiredKeyedService<IGrainStorage>(StorageNames.ControlPlane)));
         // Reminders only schedule work (audit retention); every silo start re-registers them.
         silo.UseInMemoryReminderService();
-        return silo.AddGrainClock().AddGuardStateReceiver();
+        return silo.AddGrainClock().AddGuardStatePush();
     }
 
     /// <summary>
@@ -45,18 +43,15 @@ public static class SiloBuilderExtensions
             options.Invariant = invariant;
             options.ConnectionString = connectionString;
         });
-        return silo.AddGrainClock().AddGuardStateReceiver();
+        return silo.AddGrainClock().AddGuardStatePush();
     }
 
-    /// <summary>Registers the per-silo end of guard state pushes. Needs an <see cref="IGuardStateListener"/>.</summary>
-    public static ISiloBuilder AddGuardStateReceiver(this ISiloBuilder silo)
+    /// <summary>Registers the per-silo end of guard state pushes and the owner's way to reach it. Needs an <see cref="IGuardStateListener"/>.</summary>
+    public static ISiloBuilder AddGuardStatePush(this ISiloBuilder silo)
     {
-        // The receiver's type travels as the generic argument of the management grain's call, so the
-        // serializer must be told it is a type silos may name to each other.
-        silo.Services.Configure<TypeManifestOptions>(options => options.AddAllowedType(typeof(GuardStateReceiver)));
-        silo.Services.AddKeyedSingleton<IControllable>(
-            GuardStateReceiver.ProviderName,
-            static (sp, _) => new GuardStateReceiver(sp.GetRequiredService<IGuardStateListener>()));
+        silo.AddGrainService<GuardStatePushService>();
+        silo.Services.AddSingleton<GuardStatePushClient>();
+        silo.Services.AddOptions<GuardStatePushOptions>().BindConfiguration(GuardStatePushOptions.SectionName);
         return silo;
     }
 

@@ -53,6 +53,7 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<ConfirmationStep>();
         services.TryAddSingleton<ApprovalNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalNotifier>());
+        services.TryAddSingleton<RateLimitBridge>();
         services.TryAddSingleton<RateLimitLeases>();
         services.TryAddSingleton<RateLimitStep>();
         services.AddOptions<Limits.RateLimitOptions>().Bind(configuration.GetSection(Limits.RateLimitOptions.SectionName));

@@ -52,4 +52,7 @@ public interface IGuardStateListener
     /// version now held.
     /// </summary>
     long Apply(GuardStateSnapshot snapshot);
+
+    /// <summary>What this silo holds now.</summary>
+    GuardStateHeld Describe();
 }

@@ -3,6 +3,7 @@ using ControlPlane.GuardState;
 using ControlPlane.KillSwitches;
 using ControlPlane.Policy;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
 namespace ControlPlane.Grains.GuardState;
@@ -17,6 +18,9 @@ namespace ControlPlane.Grains.GuardState;
 public sealed partial class GuardStateGrain(
     [PersistentState("guard-state", StorageNames.ControlPlane)] IPersistentState<GuardStateRecord> state,
     TimeProvider time,
+    IClusterMembershipService membership,
+    GuardStatePushClient push,
+    IOptions<GuardStatePushOptions> pushOptions,
     ILogger<GuardStateGrain> logger) : Grain, IGuardStateGrain
 {
     private const int HistoryLimit = 500;
@@ -268,19 +272,34 @@ public sealed partial class GuardStateGrain(
         [.. state.State.Projections],
         state.State.Stamp);
 
+    /// <summary>
+    /// Pushes to every silo that is, or is becoming, a member, each with its own deadline: a dead silo the cluster has
+    /// not yet declared dead, or one cut off, costs a flip at most <see cref="GuardStatePushOptions.PushTimeout"/>.
+    /// A silo that missed the push catches up by its version poll, or stops trusting its state and refuses actions.
+    /// </summary>
     private async Task BroadcastAsync(GuardStateSnapshot snapshot)
+    {
+        var silos = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status is SiloStatus.Active or SiloStatus.Joining)
+            .Select(m => m.SiloAddress)
+            .ToArray();
+        var timeout = pushOptions.Value.PushTimeout;
+        var taken = await Task.WhenAll(silos.Select(silo => PushAsync(silo, snapshot, timeout)));
+        var missed = silos.Where((_, i) => !taken[i]).ToArray();
+        if (missed.Length > 0) LogPushMissed(logger, snapshot.Version, missed.Length, silos.Length, string.Join(", ", missed.Select(s => s.ToString())));
+    }
+
+    private async Task<bool> PushAsync(SiloAddress silo, GuardStateSnapshot snapshot, TimeSpan timeout)
     {
         try
         {
-            var management = GrainFactory.GetGrain<IManagementGrain>(0);
-            await management.SendControlCommandToProvider<GuardStateReceiver>(
-                GuardStateReceiver.ProviderName, GuardStateReceiver.ApplySnapshotCommand, snapshot);
+            var held = await push.On(silo).ApplyAsync(snapshot).WaitAsync(timeout);
+            return held.Held.Version >= snapshot.Version;
         }
         catch (Exception ex)
         {
-            // The change is durable; silos that missed the push catch up on their next version check
-            // (and refuse actions meanwhile if their state goes stale). Tell the operator's logs.
-            LogBroadcastFailed(logger, ex, snapshot.Version);
+            LogPushFailed(logger, ex, snapshot.Version, silo.ToString());
+            return false;
         }
     }
 
@@ -290,8 +309,11 @@ public sealed partial class GuardStateGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Guard state version {Version} reported a failed write but the store holds it; it stands.")]
     private static partial void LogLandedDespiteFailure(ILogger logger, long version);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Guard state version {Version} is durable but could not be pushed to every silo; pollers will catch up.")]
-    private static partial void LogBroadcastFailed(ILogger logger, Exception ex, long version);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Guard state version {Version} is durable but {Missed} of {Silos} silos did not take the push ({MissedSilos}); they catch up by polling, or refuse actions once their state is stale.")]
+    private static partial void LogPushMissed(ILogger logger, long version, int missed, int silos, string missedSilos);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Pushing guard state version {Version} to silo {Silo} failed.")]
+    private static partial void LogPushFailed(ILogger logger, Exception ex, long version, string silo);
 }
 
 [GenerateSerializer, Alias("cp.GuardStateRecord")]

@@ -26,7 +26,8 @@ namespace ControlPlane.Guard.Limits;
 public sealed class RateLimitLeases(
     IGrainFactory grains,
     IOptions<RateLimitOptions> options,
-    [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time)
+    [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time,
+    RateLimitBridge? bridge = null)
 {
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 
@@ -54,6 +55,8 @@ public sealed class RateLimitLeases(
             return exact.Allowed ? RateDecision.Admitted : new RateDecision(false, exact.RefusedDemand, exact.RetryAfterSeconds);
         }
 
+        if (bridge is not null && bridge.ShouldBypass(tenantId) && bridge.Take(tenantId, demands, weight) is { } bridged) return bridged;
+
         var tenant = _tenants.GetOrAdd(tenantId, static _ => new TenantLeases());
         var lifetimeTicks = (long)(lifetime.TotalSeconds * time.TimestampFrequency);
         for (var waits = 0; ; waits++)
@@ -73,7 +76,16 @@ public sealed class RateLimitLeases(
                 continue;
             }
 
-            return await RenewAsync(tenant, grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight, plan.Renewal, lifetimeTicks, cancellationToken);
+            try
+            {
+                var decision = await RenewAsync(tenant, grains.GetGrain<ITenantRateLimitGrain>(tenantId), demands, weight, plan.Renewal, lifetimeTicks, cancellationToken);
+                bridge?.Close(tenantId);
+                return decision;
+            }
+            catch (Exception ex) when (bridge is not null && RateLimitBridge.IsUnreachable(ex) && bridge.Take(tenantId, demands, weight) is { } decided)
+            {
+                return decided;
+            }
         }
     }
 

@@ -30,6 +30,13 @@ public sealed class RateLimitOptions
     /// </summary>
     public TimeSpan LeaseLifetime { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long a silo may decide a tenant's calls by itself, at its share of each bucket's refill rate, while the
+    /// tenant's bucket grain cannot be reached (its silo crashed and is not yet declared dead); zero refuses those
+    /// calls as undecided instead. See <c>RateLimitBridge</c>.
+    /// </summary>
+    public TimeSpan UnreachableBridge { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Tokens a call of a tool costs (<c>serverId/toolName</c>); 1 when not listed.</summary>
     public Dictionary<string, double> ToolWeights { get; set; } = new(StringComparer.Ordinal);
 }

@@ -106,6 +106,8 @@ public sealed class GuardStateCache : IGuardStateListener
         .. (snapshot.SchemaOverrides ?? []).Select(o => (o.ServerId, o.Key + "@" + o.SetAt.UtcTicks)),
     ];
 
+    public GuardStateHeld Describe() => new(Id, _loaded, IsFresh, SinceConfirmed.TotalSeconds);
+
     /// <summary>Records that the owner grain confirmed the current version just now.</summary>
     public void Confirm() => Volatile.Write(ref _confirmedAt, _time.GetTimestamp());
 }

@@ -104,6 +104,9 @@ internal static class OperatorApi
         approvals.MapPost("/{id}/deny", async (string id, ReasonRequest body, HttpContext http, ApprovalService service) =>
             ApprovalResponse.From(await service.DenyAsync(http.User.Operator(), id, body.Reason)));
 
+        api.MapGet("/cluster", (string? tenantId, HttpContext http, ClusterService service) =>
+            service.DescribeAsync(http.User.Operator(), Blank(tenantId), http.RequestAborted));
+
         api.MapAuditApi();
         api.MapDrillApi();
         return app;

@@ -34,6 +34,7 @@ internal static partial class ProductionCluster
             silo.ConfigureEndpoints(settings.SiloPort, settings.GatewayPort, AddressFamily.InterNetwork, listenOnAnyHostAddress: true);
         }
 
+        silo.AddFastDeathDetection();
         silo.UseAdoNetClustering(options =>
         {
             options.Invariant = Invariant;

@@ -91,6 +91,7 @@ public static class ControlPlaneHostingExtensions
 
         builder.Services.AddSingleton<OperatorAuditor>();
         builder.Services.AddSingleton<KillSwitchService>();
+        builder.Services.AddSingleton<ClusterService>();
         builder.Services.AddSingleton<TenantService>();
         builder.Services.AddSingleton<TokenService>();
         builder.Services.AddSingleton<PolicyService>();

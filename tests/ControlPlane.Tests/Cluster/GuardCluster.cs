@@ -36,8 +36,9 @@ public sealed class GuardCluster : IAsyncDisposable
 
     /// <param name="settings">Configuration on top of the cluster's defaults, e.g. a guard option under test.</param>
     /// <param name="faults">Faults every silo's grain store obeys (a database outage), or null for a healthy store.</param>
+    /// <param name="configureSilo">Per-silo service changes, by silo name ("Primary", "Secondary_1", ...), after the guard's own.</param>
     public static async Task<GuardCluster> StartAsync(short silos = 2, string? databasePath = null, IReadOnlyDictionary<string, string?>? settings = null,
-        StorageFaults? faults = null)
+        StorageFaults? faults = null, Action<string, IServiceCollection>? configureSilo = null)
     {
         databasePath ??= Path.Combine(Path.GetTempPath(), "cp-cluster-" + Guid.NewGuid().ToString("N")[..12], "grains.db");
         var builder = new InProcessTestClusterBuilder(silos);
@@ -46,7 +47,7 @@ public sealed class GuardCluster : IAsyncDisposable
             silo.AddControlPlaneGrains(databasePath);
             if (faults is not null) silo.Services.AddStorageFaults(StorageNames.ControlPlane, faults);
         });
-        builder.ConfigureSiloHost((_, host) =>
+        builder.ConfigureSiloHost((silo, host) =>
         {
             host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
@@ -57,6 +58,7 @@ public sealed class GuardCluster : IAsyncDisposable
             host.Services.AddControlPlaneAudit(host.Configuration, Path.GetDirectoryName(databasePath)!, generateKey: true);
             host.Services.AddControlPlaneGuard(host.Configuration);
             host.Services.AddSingleton<IToolSource, ClusterTools>();
+            configureSilo?.Invoke(silo.SiloName, host.Services);
         });
 
         var cluster = builder.Build();

@@ -22,7 +22,7 @@ public sealed class GuardClusterFixture : IAsyncLifetime
 /// <summary>Kill switches on a real two-silo cluster: exact scoping, and a flip on one silo enforced by the other at once.</summary>
 public sealed class KillSwitchClusterTests(GuardClusterFixture fixture) : IClassFixture<GuardClusterFixture>
 {
-    private static readonly CallIdentity Base = new("t1", "a1", "u1", "s1", GuardCluster.ServerId, "read_tool");
+    internal static readonly CallIdentity Base = new("t1", "a1", "u1", "s1", GuardCluster.ServerId, "read_tool");
 
     /// <summary>The base call and one variation per dimension a switch can name.</summary>
     private static readonly IReadOnlyDictionary<string, CallIdentity> Calls = new Dictionary<string, CallIdentity>

@@ -180,4 +180,6 @@ public sealed class DrillFailureAndScheduleTests
 internal sealed class DeafListener : IGuardStateListener
 {
     public long Apply(GuardStateSnapshot snapshot) => 0;
+
+    public GuardStateHeld Describe() => new(default, Loaded: true, Fresh: true, SecondsSinceConfirmed: 0);
 }

@@ -26,6 +26,12 @@ public sealed class ProductionSilo : IAsyncDisposable
 
     public int Index { get; }
 
+    /// <summary>The port the silo talks to other silos on: how the cluster's own views name it.</summary>
+    public int SiloPort => _siloPort;
+
+    /// <summary>Whether an Orleans silo address (<c>S127.0.0.1:port:generation</c>) is this silo's.</summary>
+    public bool Is(string siloAddress) => siloAddress.Contains($":{_siloPort}:", StringComparison.Ordinal) || siloAddress.EndsWith($":{_siloPort}", StringComparison.Ordinal);
+
     public Uri BaseUrl { get; }
 
     /// <summary>The silo's own data directory (its support-desk database lives here).</summary>

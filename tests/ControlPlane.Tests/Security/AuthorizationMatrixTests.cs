@@ -53,6 +53,7 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
         ],
         ["POST /api/v1/tenants"] = [new("create a tenant", OperatorRoles.Admin, Reach.AllTenants, HttpStatusCode.Created,
             _ => Json(HttpMethod.Post, "/api/v1/tenants", new { id = Unique("mx-new"), name = "matrix" }))],
+        ["GET /api/v1/cluster"] = [new("see the cluster's silos and what each enforces", OperatorRoles.Viewer, Reach.AllTenants, HttpStatusCode.OK, _ => Get("/api/v1/cluster"))],
         ["GET /api/v1/tenants"] = [new("list tenants", OperatorRoles.Viewer, Reach.Listing, HttpStatusCode.OK, _ => Get("/api/v1/tenants"))],
         ["POST /api/v1/tenants/{tenantId}/tokens"] = [new("mint a token", OperatorRoles.Admin, Reach.Tenant, HttpStatusCode.Created,
             t => Json(HttpMethod.Post, $"/api/v1/tenants/{t}/tokens", new { agentId = Unique("mx-agent"), scopes = new[] { "server:lab:read" } }))],
