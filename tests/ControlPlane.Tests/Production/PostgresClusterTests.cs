@@ -110,7 +110,9 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
         }
 
         await cluster.KillAsync(silos[1], new { scope = "agent", tenantId = "outage", agentId = "outage-second", reason = "after the restart" });
+        foreach (var silo in silos) await AssertEnforcesOwnerStateAsync(silo);
         await cluster.KillAsync(silos[2], flipFirst);
+        foreach (var silo in silos) await AssertEnforcesOwnerStateAsync(silo);
         foreach (var silo in silos)
         {
             foreach (var token in new[] { first, second })
@@ -149,6 +151,7 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
         await load.WaitForProgressAsync(5, TimeSpan.FromSeconds(90));
         var clientsOnVictim = load.ClientsOn(victim.Index);
         var completedBeforeKill = load.Completed.Count;
+        var killedAt = System.Diagnostics.Stopwatch.StartNew();
         victim.Kill();
 
         // Flips through each survivor at once, before the cluster has noticed the crash: the owner pushes to each
@@ -164,6 +167,14 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
 
         output.WriteLine($"silo {victim.Index} SIGKILLed (it held the rate-limit grain of '{tenant}'); flips through survivors took " +
             string.Join(", ", flips.Select(f => $"{f.Took.TotalMilliseconds:F0} ms")));
+
+        // How long the survivors took to declare it dead (the window the bridge and the push deadline cover).
+        await Eventually.TrueAsync(async () =>
+        {
+            var view = await cluster.GetAsync(survivors[0], "/api/v1/cluster");
+            return !view.GetProperty("silos").EnumerateArray().Any(s => victim.Is(s.GetProperty("address").GetString()!) && s.GetProperty("status").GetString() == "Active");
+        }, TimeSpan.FromSeconds(60), "the survivors to declare the killed silo dead");
+        output.WriteLine($"declared dead {killedAt.Elapsed.TotalSeconds:F1} s after SIGKILL");
 
         // Every client, including those whose silo died, carries on: the dead silo's grains come back elsewhere.
         await WithDiagnostics(() => load.WaitForProgressAsync(5, TimeSpan.FromSeconds(150)));
