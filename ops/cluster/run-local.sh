@@ -53,6 +53,11 @@ start() {
     log "admin operator key (also in $state/admin-key): $(cat "$state/admin-key")"
   fi
 
+  if [ ! -f "$state/tls/cluster-tls.pfx" ]; then
+    # Production silos talk mutual TLS or not at all; one certificate shared by the three, owner-readable only.
+    dotnet "$host_dll" cluster new-certificate --out "$state/tls" >&2
+  fi
+
   local connection="Host=$(part Host);Port=$(part Port);Username=$(part Username);Password=$(part Password);Database=$database"
   for i in 0 1 2; do
     if [ -f "$state/silo$i.pid" ] && kill -0 "$(cat "$state/silo$i.pid")" 2>/dev/null; then
@@ -65,6 +70,8 @@ start() {
       export ConnectionStrings__ControlPlane="$connection"
       export ControlPlane__AdvertisedIPAddress=127.0.0.1
       export ControlPlane__SiloPort=${silo_ports[$i]} ControlPlane__GatewayPort=${gateway_ports[$i]}
+      export ControlPlane__Cluster__Tls__CertificatePath="$PWD/$state/tls/cluster-tls.pfx"
+      export ControlPlane__Cluster__Tls__PasswordFile="$PWD/$state/tls/cluster-tls.password"
       export ControlPlane__DataDir="$PWD/$state/silo$i"
       export ASPNETCORE_URLS="http://127.0.0.1:${http_ports[$i]}"
       nohup dotnet "$host_dll" > "$state/silo$i.log" 2>&1 &

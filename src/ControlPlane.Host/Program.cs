@@ -5,6 +5,7 @@ using ControlPlane.Host.OperatorConsole;
 if (args is ["audit", ..]) return await AuditCommand.RunAsync(args[1..]);
 if (args is ["operators", ..]) return ClusterCommands.NewOperatorKey(args[1..]);
 if (args is ["db", ..]) return await ClusterCommands.MigrateDatabaseAsync(args[1..]);
+if (args is ["cluster", ..]) return ClusterCertificateCommand.Run(args[1..]);
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddControlPlane();

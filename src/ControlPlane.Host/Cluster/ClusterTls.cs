@@ -9,6 +9,13 @@ public sealed class ClusterSecurityOptions
 {
     /// <summary><c>ControlPlane:Cluster:Tls</c>: mutual TLS on silo-to-silo and gateway connections.</summary>
     public ClusterTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// <c>ControlPlane:Cluster:EnableGateway</c>: whether production silos open Orleans' client gateway port. Off by
+    /// default: the control plane's own clients are co-hosted and need none, and every open port is a way to grains
+    /// (with mutual TLS, a gateway client must present a trusted certificate like a silo).
+    /// </summary>
+    public bool EnableGateway { get; set; }
 }
 
 /// <summary>
@@ -23,6 +30,12 @@ public sealed class ClusterTlsOptions
 
     /// <summary>Password of the .pfx (or of an encrypted PEM key).</summary>
     public string? Password { get; set; }
+
+    /// <summary>
+    /// Alternatively, a file holding the password (trailing newline ignored): how Kubernetes and compose secrets are
+    /// mounted, so the password never sits in an environment variable that child processes or crash dumps could see.
+    /// </summary>
+    public string? PasswordFile { get; set; }
 
     /// <summary>PEM private key for a PEM <see cref="CertificatePath"/>.</summary>
     public string? KeyPath { get; set; }
@@ -52,6 +65,18 @@ public sealed class ClusterTlsOptions
             yield break;
         }
 
+        if (!string.IsNullOrEmpty(Password) && !string.IsNullOrWhiteSpace(PasswordFile))
+        {
+            yield return $"{section}:Password and {section}:PasswordFile are alternatives; set one.";
+            yield break;
+        }
+
+        if (!string.IsNullOrWhiteSpace(PasswordFile) && !File.Exists(PasswordFile))
+        {
+            yield return $"{section}:PasswordFile '{PasswordFile}' does not exist.";
+            yield break;
+        }
+
         if (!string.IsNullOrWhiteSpace(CertificatePath) && !string.IsNullOrWhiteSpace(Thumbprint))
         {
             yield return $"{section}:CertificatePath and {section}:Thumbprint are alternatives; set one.";
@@ -67,7 +92,7 @@ public sealed class ClusterTlsOptions
         catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             // The message of a wrong password is about the file, never the password.
-            problem = $"{section}:{(CertificatePath is null ? nameof(Thumbprint) : nameof(CertificatePath))} could not be loaded: {ex.Message} (check the path, {section}:Password and {section}:KeyPath).";
+            problem = $"{section}:{(CertificatePath is null ? nameof(Thumbprint) : nameof(CertificatePath))} could not be loaded: {ex.Message} (check the path, {section}:Password or {section}:PasswordFile, and {section}:KeyPath).";
         }
 
         if (problem is not null) yield return problem;
@@ -124,14 +149,15 @@ public sealed class ClusterTlsOptions
             return found.Count > 0 ? found[0] : throw new InvalidOperationException($"No certificate with thumbprint {Thumbprint} in {StoreLocation}/My.");
         }
 
+        var password = string.IsNullOrWhiteSpace(PasswordFile) ? Password : File.ReadAllText(PasswordFile).TrimEnd('\r', '\n');
         if (!string.IsNullOrWhiteSpace(KeyPath))
         {
-            return string.IsNullOrEmpty(Password)
+            return string.IsNullOrEmpty(password)
                 ? X509Certificate2.CreateFromPemFile(CertificatePath!, KeyPath)
-                : X509Certificate2.CreateFromEncryptedPemFile(CertificatePath!, Password, KeyPath);
+                : X509Certificate2.CreateFromEncryptedPemFile(CertificatePath!, password, KeyPath);
         }
 
-        return X509CertificateLoader.LoadPkcs12FromFile(CertificatePath!, Password);
+        return X509CertificateLoader.LoadPkcs12FromFile(CertificatePath!, password);
     }
 }
 

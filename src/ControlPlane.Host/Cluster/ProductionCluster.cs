@@ -34,6 +34,17 @@ internal static partial class ProductionCluster
             silo.ConfigureEndpoints(settings.SiloPort, settings.GatewayPort, AddressFamily.InterNetwork, listenOnAnyHostAddress: true);
         }
 
+        if (!settings.Cluster.EnableGateway)
+        {
+            // No gateway unless asked for: a port 0 gateway is none, also under UseKubernetesHosting (which opens one
+            // only for a positive port), and the membership table then advertises no gateway for clients to find.
+            silo.Configure<EndpointOptions>(options =>
+            {
+                options.GatewayPort = 0;
+                options.GatewayListeningEndpoint = null;
+            });
+        }
+
         silo.AddFastDeathDetection();
         silo.UseAdoNetClustering(options =>
         {

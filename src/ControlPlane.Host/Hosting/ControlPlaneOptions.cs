@@ -112,6 +112,13 @@ public sealed class ControlPlaneOptions
             yield return $"{SectionName}:AdvertisedIPAddress '{address}' is not an IP address.";
         }
 
+        if (!Cluster.Tls.Enabled)
+        {
+            yield return $"{SectionName}:Cluster:Tls:CertificatePath (or {SectionName}:Cluster:Tls:Thumbprint) is required when {SectionName}:Profile is {ProductionProfile}: " +
+                "without mutual TLS anyone who reaches a silo's port can call any grain (make an operator, clear a kill switch). " +
+                "Make a cluster certificate with `ControlPlane.Host cluster new-certificate --out <dir>` (ops/runbook.md, section 7).";
+        }
+
         foreach (var problem in Bootstrap.Validate($"{SectionName}:Bootstrap")) yield return problem;
     }
 

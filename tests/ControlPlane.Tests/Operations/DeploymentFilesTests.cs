@@ -35,6 +35,13 @@ public sealed class DeploymentFilesTests
             Assert.True(advertised.Add(ip), $"{name} advertises {ip} like another silo");
             Assert.Equal(ip, Map(Map(Map(silo["networks"])["cluster"]))["ipv4_address"]);
             Assert.Contains(name, ((string)env["AllowedHosts"]).Split(';'));
+
+            // Mutual TLS from the certificate the one-shot cluster-tls service makes, mounted read-only.
+            Assert.StartsWith("/etc/controlplane/cluster-tls/", (string)env["ControlPlane__Cluster__Tls__CertificatePath"]);
+            Assert.StartsWith("/etc/controlplane/cluster-tls/", (string)env["ControlPlane__Cluster__Tls__PasswordFile"]);
+            Assert.Contains("cluster-tls:/etc/controlplane/cluster-tls:ro", List(silo["volumes"]).Cast<string>());
+            Assert.Equal("service_completed_successfully", Map(Map(silo["depends_on"])["cluster-tls"])["condition"]);
+            Assert.False(env.ContainsKey("ControlPlane__Cluster__EnableGateway"));
             Assert.Equal("ops/docker/Dockerfile", Map(silo["build"])["dockerfile"]);
         }
 
@@ -89,10 +96,29 @@ public sealed class DeploymentFilesTests
         Assert.Equal("/healthz", Map(Map(container["livenessProbe"])["httpGet"])["path"]);
 
         // The connection string comes from the Secret, under the configuration name the host reads.
-        var secret = Kind("Secret");
+        Dictionary<object, object> Secret(string name) => Assert.Single(documents, d => (string)d["kind"] == "Secret" && (string)Map(d["metadata"])["name"] == name);
         var secretName = (string)Map(Map(List(container["envFrom"])[0])["secretRef"])["name"];
-        Assert.Equal(secretName, Map(secret["metadata"])["name"]);
-        Assert.True(Map(secret["stringData"]).ContainsKey("ConnectionStrings__ControlPlane"));
+        Assert.True(Map(Secret(secretName)["stringData"]).ContainsKey("ConnectionStrings__ControlPlane"));
+
+        // Mutual TLS from a Secret volume; the gateway port is neither opened nor declared.
+        var mount = Map(Assert.Single(List(container["volumeMounts"])));
+        var volume = Map(Assert.Single(List(pod["volumes"]), v => Map(v)["name"].Equals(mount["name"])));
+        var tlsSecret = Secret((string)Map(volume["secret"])["secretName"]);
+        Assert.Superset(new HashSet<string> { "cluster-tls.pfx", "cluster-tls.password" }, Map(tlsSecret["data"]).Keys.Cast<string>().ToHashSet());
+        Assert.StartsWith((string)mount["mountPath"] + "/", Value("ControlPlane__Cluster__Tls__CertificatePath"));
+        Assert.StartsWith((string)mount["mountPath"] + "/", Value("ControlPlane__Cluster__Tls__PasswordFile"));
+        Assert.False(env.ContainsKey("ControlPlane__Cluster__EnableGateway"));
+        Assert.DoesNotContain(List(container["ports"]).Select(Map), p => p["containerPort"].Equals("30000"));
+
+        // Only silo pods reach the silo port; HTTP is open like any Service's.
+        var policy = Kind("NetworkPolicy");
+        var policySpec = Map(policy["spec"]);
+        Assert.Equal(labels["app.kubernetes.io/name"], Map(Map(policySpec["podSelector"])["matchLabels"])["app.kubernetes.io/name"]);
+        var rules = List(policySpec["ingress"]).Select(Map).ToList();
+        var siloRule = Assert.Single(rules, r => List(r["ports"]).Select(Map).Any(p => p["port"].Equals("11111")));
+        var from = Map(Map(Assert.Single(List(siloRule["from"])))["podSelector"]);
+        Assert.Equal(labels["app.kubernetes.io/name"], Map(from["matchLabels"])["app.kubernetes.io/name"]);
+        Assert.DoesNotContain(rules, r => List(r["ports"]).Select(Map).Any(p => p["port"].Equals("30000")));
 
         // RBAC: the pod's service account may get, list, watch and delete pods in its namespace, and nothing else.
         var role = Kind("Role");

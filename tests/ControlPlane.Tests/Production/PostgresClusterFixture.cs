@@ -6,6 +6,7 @@ using ControlPlane.Audit.Storage;
 using ControlPlane.Guard.Authentication;
 using ControlPlane.Host.Hosting;
 using ControlPlane.Tests.Audit;
+using ControlPlane.Tests.Infrastructure;
 using ModelContextProtocol.Client;
 using Npgsql;
 
@@ -37,6 +38,12 @@ public sealed class PostgresClusterFixture : IAsyncLifetime
     /// <summary>The cluster's Orleans service id (each fixture's database name).</summary>
     public string ServiceId => _database;
 
+    /// <summary>The cluster's shared certificate (.pfx, password <see cref="TestCertificates.Password"/>).</summary>
+    public string CertificatePath { get; private set; } = "";
+
+    /// <summary>The cluster's id in the membership table.</summary>
+    public string ClusterId => _database;
+
     public string ConnectionString => new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = _database }.ToString();
 
     public async Task InitializeAsync()
@@ -51,6 +58,7 @@ public sealed class PostgresClusterFixture : IAsyncLifetime
 
         var (_, key, hash) = SecretTokens.Create(SecretTokens.OperatorPrefix, "admin");
         AdminKey = key;
+        Directory.CreateDirectory(_root);
         var environment = new Dictionary<string, string>
         {
             ["ControlPlane__Profile"] = "Production",
@@ -59,6 +67,9 @@ public sealed class PostgresClusterFixture : IAsyncLifetime
             ["ControlPlane__ServiceId"] = _database,
             ["ControlPlane__Audit__HashKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["ControlPlane__Bootstrap__AdminKeyHash"] = BootstrapOptions.FormatHash(hash),
+            // Production silos talk mutual TLS or not at all: one certificate shared by the cluster.
+            ["ControlPlane__Cluster__Tls__CertificatePath"] = CertificatePath = TestCertificates.CreatePfx(_root, "cluster", "CN=controlplane-cluster"),
+            ["ControlPlane__Cluster__Tls__Password"] = TestCertificates.Password,
             // The load is about availability, not politeness: buckets far above what the test can spend.
             ["ControlPlane__RateLimits__Tenant__Capacity"] = "10000000",
             ["ControlPlane__RateLimits__Tenant__RefillPerSecond"] = "10000000",

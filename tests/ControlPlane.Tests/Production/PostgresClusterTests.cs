@@ -128,6 +128,38 @@ public sealed class PostgresClusterTests(PostgresClusterFixture cluster, ITestOu
     }
 
     /// <summary>
+    /// Production silos open no Orleans gateway unless configured to: nothing listens on the gateway port, the
+    /// membership table advertises none, and even a client holding the cluster's certificate finds no way in.
+    /// </summary>
+    [Fact]
+    public async Task Production_silos_open_no_gateway_for_orleans_clients_unless_configured()
+    {
+        await cluster.EnsureAllRunningAsync();
+        foreach (var silo in cluster.Silos)
+        {
+            using var tcp = new System.Net.Sockets.TcpClient();
+            var refused = await Record.ExceptionAsync(() => tcp.ConnectAsync(System.Net.IPAddress.Loopback, silo.GatewayPort));
+            Assert.IsType<System.Net.Sockets.SocketException>(refused);
+        }
+
+        await using (var connection = new Npgsql.NpgsqlConnection(cluster.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand("SELECT count(*), coalesce(max(proxyport), -1) FROM orleansmembershiptable WHERE deploymentid = @cluster AND status = 3", connection);
+            command.Parameters.AddWithValue("cluster", cluster.ClusterId);
+            await using var reader = await command.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(cluster.Silos.Count, reader.GetInt64(0));
+            Assert.Equal(0, reader.GetInt32(1));
+        }
+
+        using var certificate = OrleansClientProbe.Load(cluster.CertificatePath, TestCertificates.Password);
+        var failure = await OrleansClientProbe.TryCallGuardStateAsync(cluster.ConnectionString, cluster.ClusterId, certificate, TimeSpan.FromSeconds(15));
+        output.WriteLine($"client with the cluster's certificate: {failure?.GetType().Name}: {failure?.Message}");
+        Assert.NotNull(failure);
+    }
+
+    /// <summary>
     /// A silo dies without a goodbye while every silo serves load, and the silo chosen is the one holding the load's
     /// tenant's rate-limit grain (a grain every call needs) but not the guard state: until the cluster declares it
     /// dead, the survivors cannot reach that grain. Clients of the survivors must not notice (their silo decides

@@ -63,6 +63,8 @@ public sealed class ProductionClusterTlsTests(ITestOutputHelper output) : IAsync
             ["ControlPlane__Audit__HashKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["ControlPlane__Bootstrap__AdminKeyHash"] = BootstrapOptions.FormatHash(hash),
             ["ControlPlane__Cluster__Tls__Password"] = TestCertificates.Password,
+            // Open the gateway here, to show that a client needs the cluster's certificate too.
+            ["ControlPlane__Cluster__EnableGateway"] = "true",
             ["Logging__LogLevel__Default"] = "Warning",
         };
         var cluster = new Dictionary<string, string>(common) { ["ControlPlane__Cluster__Tls__CertificatePath"] = TestCertificates.CreatePfx(_root, "cluster", "CN=controlplane-silo") };
@@ -84,6 +86,20 @@ public sealed class ProductionClusterTlsTests(ITestOutputHelper output) : IAsync
         var set = await (await onFirst.PostAsJsonAsync("/api/v1/kill-switches", new { scope = "tenant", tenantId = "tls", reason = "tls cluster" }))
             .Content.ReadFromJsonAsync<JsonElement>();
         RefusalAssert.Refused(await client.CallToolAsync("lookup_customer_by_email", Ada), RefusalCodes.Killed);
+
+        // An Orleans client on the network reaches no grain without the cluster's certificate: not in plain TCP, not
+        // with a certificate of its own. With the cluster's, it does (so the probe is able to succeed).
+        var database = common["ConnectionStrings__ControlPlane"];
+        var plain = await OrleansClientProbe.TryCallGuardStateAsync(database, _database, null, TimeSpan.FromSeconds(15));
+        using var impostorCertificate = OrleansClientProbe.Load(impostor["ControlPlane__Cluster__Tls__CertificatePath"], TestCertificates.Password);
+        var foreign = await OrleansClientProbe.TryCallGuardStateAsync(database, _database, impostorCertificate, TimeSpan.FromSeconds(15));
+        using var clusterCertificate = OrleansClientProbe.Load(cluster["ControlPlane__Cluster__Tls__CertificatePath"], TestCertificates.Password);
+        var trusted = await OrleansClientProbe.TryCallGuardStateAsync(database, _database, clusterCertificate, TimeSpan.FromSeconds(60));
+        output.WriteLine($"plain client: {plain?.GetType().Name}: {plain?.Message}");
+        output.WriteLine($"client with its own certificate: {foreign?.GetType().Name}: {foreign?.Message}");
+        Assert.NotNull(plain);
+        Assert.NotNull(foreign);
+        Assert.Null(trusted);
 
         // A silo with the same subject but another key cannot complete a handshake with either: it never becomes ready.
         var intruder = Silo(2, impostor);

@@ -15,6 +15,7 @@ public sealed class ProductionProfileValidationTests
     [InlineData(Database, "ControlPlane:Bootstrap:AdminKeyHash=0123", "ControlPlane:Bootstrap:AdminKeyHash must be 'sha256:' followed by 64 hex digits")]
     [InlineData(Database, "ControlPlane:PrimarySiloPort=11111", "ControlPlane:PrimarySiloPort is for embedded silos only")]
     [InlineData(Database, "ControlPlane:ClusterId= ", "ControlPlane:ClusterId must not be empty")]
+    [InlineData(Database, null, "ControlPlane:Cluster:Tls:CertificatePath (or ControlPlane:Cluster:Tls:Thumbprint) is required when ControlPlane:Profile is Production")]
     public void A_bad_production_setting_stops_the_host_naming_the_key(string? connectionString, string? extra, string expected)
     {
         var settings = new Dictionary<string, string?>

@@ -26,6 +26,9 @@ public sealed class ProductionSilo : IAsyncDisposable
 
     public int Index { get; }
 
+    /// <summary>The Orleans gateway port the silo would open if the gateway were enabled.</summary>
+    public int GatewayPort => _gatewayPort;
+
     /// <summary>The port the silo talks to other silos on: how the cluster's own views name it.</summary>
     public int SiloPort => _siloPort;
 
