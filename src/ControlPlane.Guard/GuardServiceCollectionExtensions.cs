@@ -54,6 +54,9 @@ public static class GuardServiceCollectionExtensions
         services.TryAddSingleton<ApprovalNotifier>();
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalNotifier>());
         services.TryAddSingleton<RateLimitBridge>();
+        // Exact arguments of pending approvals are sealed with the host's Data Protection key ring.
+        services.AddDataProtection();
+        services.TryAddSingleton<ControlPlane.Guard.Approvals.ApprovalArgumentSeal>();
         services.TryAddSingleton<RateLimitLeases>();
         services.TryAddSingleton<RateLimitStep>();
         services.AddOptions<Limits.RateLimitOptions>().Bind(configuration.GetSection(Limits.RateLimitOptions.SectionName));

@@ -15,7 +15,8 @@ public sealed record ApprovalRequest(
     [property: Id(9)] string ArgumentsHash,
     [property: Id(10)] DateTimeOffset RequestedAt,
     [property: Id(11)] DateTimeOffset ExpiresAt,
-    [property: Id(12)] TimeSpan TokenLifetime);
+    [property: Id(12)] TimeSpan TokenLifetime,
+    [property: Id(13)] string? SealedArguments = null);
 
 public enum ApprovalStatus
 {

@@ -119,13 +119,14 @@ public sealed class ApprovalGrain(
         state.State.DecidedBy = approverId;
         state.State.DecidedAt = time.GetUtcNow();
         state.State.Reason = reason;
+        state.State.Request = Closed(request);
         try
         {
             await WriteAsync("The denial");
         }
         catch
         {
-            (state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason) = (ApprovalStatus.Pending, null, null, null);
+            (state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason, state.State.Request) = (ApprovalStatus.Pending, null, null, null, request);
             throw;
         }
 
@@ -170,6 +171,7 @@ public sealed class ApprovalGrain(
         _consumedBy = reservation;
         state.State.Status = ApprovalStatus.Consumed;
         state.State.ConsumedAt = time.GetUtcNow();
+        state.State.Request = Closed(state.State.Request!);
         // A failed write deactivates the grain: its next activation reads the token as still approved, and unused.
         await state.WriteOrRetireAsync(this);
 
@@ -267,9 +269,14 @@ public sealed class ApprovalGrain(
 
         var wasPending = state.State.Status == ApprovalStatus.Pending;
         state.State.Status = ApprovalStatus.Expired;
+        state.State.Request = Closed(state.State.Request!);
         await state.WriteOrRetireAsync(this);
         await AuditAsync("approval/expired", "refused", "refused", null, wasPending ? "expired before anyone decided" : "approved, but the token expired unused");
     }
+
+    /// <summary>A closed approval keeps no exact arguments: nobody needs to judge it any more.</summary>
+    private static ApprovalRequest Closed(ApprovalRequest request) =>
+        request.SealedArguments is null ? request : request with { SealedArguments = null };
 
     private ApprovalView View() => new(
         state.State.Request!, state.State.Status, state.State.DecidedBy, state.State.DecidedAt, state.State.Reason,

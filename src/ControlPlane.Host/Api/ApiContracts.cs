@@ -1,3 +1,4 @@
+using ControlPlane.Host.Operations;
 using ControlPlane.KillSwitches;
 using ControlPlane.Tenants;
 using ControlPlane.Tokens;
@@ -49,16 +50,23 @@ internal sealed record SchemaOverrideRequest(System.Text.Json.JsonElement? Schem
 
 internal sealed record RetentionRequest(int? Days);
 
+/// <summary>An approval for operators. <c>argumentsExact</c> says whether <c>arguments</c> are the exact ones the token binds (an approver's view) or redacted.</summary>
 internal sealed record ApprovalResponse(
     string Id, string TenantId, string AgentId, string? UserId, string? SessionId, string Server, string Tool, string ToolKey,
-    System.Text.Json.JsonElement Arguments, string Status, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt,
+    System.Text.Json.JsonElement Arguments, bool ArgumentsExact, string Status, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt,
     string? DecidedBy, DateTimeOffset? DecidedAt, string? Reason, DateTimeOffset? TokenExpiresAt, DateTimeOffset? ConsumedAt)
 {
-    public static ApprovalResponse From(ControlPlane.Approvals.ApprovalView v) => new(
-        v.Request.Id, v.Request.TenantId, v.Request.AgentId, v.Request.UserId, v.Request.SessionId, v.Request.ServerId, v.Request.ToolName,
-        v.Request.ServerId + "/" + v.Request.ToolName, System.Text.Json.JsonDocument.Parse(v.Request.Arguments).RootElement.Clone(),
-        v.Status.ToString().ToLowerInvariant(), v.Request.RequestedAt, v.Request.ExpiresAt, v.DecidedBy, v.DecidedAt, v.Reason,
-        v.TokenExpiresAt, v.ConsumedAt);
+    public static ApprovalResponse From(ControlPlane.Approvals.ApprovalView v) => From(new ApprovalEntry(v, v.Request.Arguments, Exact: false));
+
+    public static ApprovalResponse From(ApprovalEntry e)
+    {
+        var v = e.View;
+        return new(
+            v.Request.Id, v.Request.TenantId, v.Request.AgentId, v.Request.UserId, v.Request.SessionId, v.Request.ServerId, v.Request.ToolName,
+            v.Request.ServerId + "/" + v.Request.ToolName, System.Text.Json.JsonDocument.Parse(e.Arguments).RootElement.Clone(), e.Exact,
+            v.Status.ToString().ToLowerInvariant(), v.Request.RequestedAt, v.Request.ExpiresAt, v.DecidedBy, v.DecidedAt, v.Reason,
+            v.TokenExpiresAt, v.ConsumedAt);
+    }
 }
 
 internal sealed record RateLimitRequest(string? Scope, string? AgentId, string? UserId, string? ServerId, string? ToolName, double? Capacity, double? RefillPerSecond);

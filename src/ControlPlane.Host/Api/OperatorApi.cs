@@ -94,7 +94,12 @@ internal static class OperatorApi
 
         var approvals = api.MapGroup("/approvals");
         approvals.MapGet("", async (string? status, string? tenantId, HttpContext http, ApprovalService service) =>
-            new ItemsResponse<ApprovalResponse>([.. (await service.ListAsync(http.User.Operator(), status, tenantId)).Select(ApprovalResponse.From)]));
+        {
+            var by = http.User.Operator();
+            var items = new List<ApprovalResponse>();
+            foreach (var view in await service.ListAsync(by, status, tenantId)) items.Add(ApprovalResponse.From(await service.ShowAsync(by, view)));
+            return new ItemsResponse<ApprovalResponse>(items);
+        });
         // The body is optional: a bare POST approves, as it always has; {"reason"} adds why.
         approvals.MapPost("/{id}/approve", async (string id, HttpContext http, ApprovalService service, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] ReasonRequest? body) =>
         {

@@ -1,10 +1,14 @@
 using ControlPlane.Approvals;
+using ControlPlane.Guard.Approvals;
 using ControlPlane.Operators;
 
 namespace ControlPlane.Host.Operations;
 
+/// <summary>An approval as one operator may see it: the exact arguments for an approver of its tenant, else the redacted ones.</summary>
+internal sealed record ApprovalEntry(ApprovalView View, string Arguments, bool Exact);
+
 /// <summary>The approval queue for human approvers. Agents' credentials never get here: the API takes operator keys only.</summary>
-internal sealed class ApprovalService(IGrainFactory grains, TenantService tenants)
+internal sealed class ApprovalService(IGrainFactory grains, TenantService tenants, ApprovalArgumentSeal seal, OperatorAuditor auditor)
 {
     public async Task<IReadOnlyList<ApprovalView>> ListAsync(OperatorAccount by, string? status, string? tenantId)
     {
@@ -33,6 +37,38 @@ internal sealed class ApprovalService(IGrainFactory grains, TenantService tenant
         }
 
         return [.. views.OrderBy(v => v.Request.RequestedAt)];
+    }
+
+    /// <summary>
+    /// What <paramref name="by"/> sees of an approval. An approver of its tenant sees the exact arguments the token
+    /// will be bound to (a human must judge the real action), and that reveal is audited first, with who and when;
+    /// everyone else, and everyone once the approval is closed or while the audit cannot record the reveal, sees the
+    /// redacted arguments that the audit and the agent see.
+    /// </summary>
+    public async Task<ApprovalEntry> ShowAsync(OperatorAccount by, ApprovalView view)
+    {
+        var request = view.Request;
+        var redacted = new ApprovalEntry(view, request.Arguments, Exact: false);
+        if (request.SealedArguments is not { } sealedArguments || !by.HasRole(OperatorRoles.Approver) || !by.CanSeeTenant(request.TenantId))
+        {
+            return redacted;
+        }
+
+        var action = new OperatorAction("approval.reveal", request.TenantId, OperatorAction.Targets(("approval", request.Id)), null)
+        {
+            Server = request.ServerId,
+            Tool = request.ToolName,
+            AgentId = request.AgentId,
+        };
+        try
+        {
+            var exact = await auditor.PermissiveAsync(by, action, () => Task.FromResult(seal.Unseal(request.Id, sealedArguments)));
+            return exact is null ? redacted : new ApprovalEntry(view, exact, Exact: true);
+        }
+        catch (Exception ex) when (OperatorAuditor.IsAuditFailure(ex))
+        {
+            return redacted;
+        }
     }
 
     public async Task<(ApprovalView View, string Token)> ApproveAsync(OperatorAccount by, string approvalId, string? reason = null)

@@ -128,6 +128,13 @@ public sealed class ConsoleAuthorizationMatrixTests(SecurityHostFixture fixture,
         ["PolicyService.SetRateLimitAsync"] = [new("set a rate limit", OperatorRoles.Admin, Reach.Tenant,
             async (by, t) => await Service<PolicyService>().SetRateLimitAsync(by, t, "agent", "cmx-limited", null, null, null, 100, 10))],
         ["ApprovalService.ListAsync"] = [new("see pending approvals", OperatorRoles.Viewer, Reach.Listing, async (by, _) => await Service<ApprovalService>().ListAsync(by, "pending", null))],
+        // Every viewer sees an approval; only an approver of its tenant sees (and is audited seeing) its exact arguments.
+        ["ApprovalService.ShowAsync"] = [new("see an approval's exact arguments", OperatorRoles.Approver, Reach.Tenant, async (by, t) =>
+        {
+            var view = (await Service<IGrainFactory>().GetGrain<IApprovalGrain>(await OpenApprovalAsync(t)).GetAsync())!;
+            var entry = await Service<ApprovalService>().ShowAsync(by, view);
+            return entry.Exact ? entry : throw new ForbiddenException("shown redacted");
+        })],
         ["ApprovalService.ApproveAsync"] = [new("approve", OperatorRoles.Approver, Reach.Tenant,
             async (by, t) => (await Service<ApprovalService>().ApproveAsync(by, await OpenApprovalAsync(t))).View, OtherTenant: Outcome.NotFound)],
         ["ApprovalService.DenyAsync"] = [new("deny", OperatorRoles.Approver, Reach.Tenant,
@@ -287,7 +294,8 @@ public sealed class ConsoleAuthorizationMatrixTests(SecurityHostFixture fixture,
         var id = Unique("cmx-approval");
         var now = DateTimeOffset.UtcNow;
         await grains.GetGrain<IApprovalGrain>(id).OpenAsync(new ApprovalRequest(id, tenantId, "cmx-agent", "cmx-user", null, "cmx-token", "lab", "echo_action",
-            """{"text":"matrix"}""", "hash-" + id, now, now.AddMinutes(30), TimeSpan.FromMinutes(5)));
+            """{"text":"matrix"}""", "hash-" + id, now, now.AddMinutes(30), TimeSpan.FromMinutes(5),
+            Service<ControlPlane.Guard.Approvals.ApprovalArgumentSeal>().Seal(id, """{"text":"matrix exact"}""")));
         await grains.GetGrain<IApprovalIndexGrain>(tenantId).AddAsync(id, "dedup-" + id);
         return id;
     }

@@ -40,6 +40,7 @@ public sealed class ConfirmationStep(
     IOptions<ConfirmationOptions> options,
     ApprovalNotifier notifier,
     ApprovalIds approvalIds,
+    ControlPlane.Guard.Approvals.ApprovalArgumentSeal seal,
     [FromKeyedServices(ControlPlaneClock.ServiceKey)] TimeProvider time) : IGuardStep
 {
     public string Name => "confirmation";
@@ -115,13 +116,15 @@ public sealed class ConfirmationStep(
         var now = time.GetUtcNow();
         var settings = options.Value;
         var toolKey = call.Target.Key;
+        var id = approvalIds.NewId();
         var request = new ApprovalRequest(
-            approvalIds.NewId(),
+            id,
             call.Identity.TenantId, call.Identity.AgentId, call.Identity.UserId, call.Identity.SessionId, call.Token.Id,
             call.Target.ServerId, call.Target.Name,
             redactor.RedactToCanonicalJson(arguments, toolKey), argumentsHash,
             now, now + settings.RequestLifetime,
-            settings.ToolTokenLifetimes.TryGetValue(toolKey, out var lifetime) ? lifetime : settings.TokenLifetime);
+            settings.ToolTokenLifetimes.TryGetValue(toolKey, out var lifetime) ? lifetime : settings.TokenLifetime,
+            seal.Seal(id, CanonicalJson.Serialize(arguments)));
 
         var opening = await grains.GetGrain<IApprovalGrain>(request.Id).OpenReportingAsync(request).WaitAsync(cancellationToken);
         if (opening.View is not { } view) return null;
