@@ -52,6 +52,9 @@ public static class SiloBuilderExtensions
         silo.AddGrainService<GuardStatePushService>();
         silo.Services.AddSingleton<GuardStatePushClient>();
         silo.Services.AddOptions<GuardStatePushOptions>().BindConfiguration(GuardStatePushOptions.SectionName);
+        silo.Services.AddOptions<GuardStateBoundsOptions>().BindConfiguration(GuardStateBoundsOptions.SectionName)
+            .Validate(static o => !o.Validate().Any(), GuardStateBoundsOptions.SectionName + ":MaxRecordBytes must be between 16384 (16 KiB) and 268435456 (256 MiB).")
+            .ValidateOnStart();
         return silo;
     }
 

@@ -2,9 +2,11 @@ using ControlPlane.Availability;
 using ControlPlane.GuardState;
 using ControlPlane.KillSwitches;
 using ControlPlane.Policy;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Orleans.Storage;
 
 namespace ControlPlane.Grains.GuardState;
 
@@ -21,11 +23,30 @@ public sealed partial class GuardStateGrain(
     IClusterMembershipService membership,
     GuardStatePushClient push,
     IOptions<GuardStatePushOptions> pushOptions,
+    IOptions<GuardStateBoundsOptions> bounds,
     ILogger<GuardStateGrain> logger) : Grain, IGuardStateGrain
 {
-    private const int HistoryLimit = 500;
     private static readonly TimeSpan ReloadInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a flip, already in force, waits for its history entry before leaving it for the next flip.</summary>
+    private static readonly TimeSpan HistoryWait = TimeSpan.FromSeconds(2);
+
     private GuardStateSnapshot? _snapshot;
+
+    /// <summary>Serialized size of the state held, measured as the store's serializer writes it; -1 until measured.</summary>
+    private int _recordBytes = -1;
+
+    /// <summary>History not yet taken by the history grain (it was down, or slow): sent again with the next flip.</summary>
+    private readonly List<KillSwitchEvent> _pendingFlips = [];
+    private readonly List<PolicyEvent> _pendingPolicy = [];
+
+    /// <summary>
+    /// True once the history a record written before the history grain existed carried has been handed to that grain;
+    /// from then on commits drop it from the record.
+    /// </summary>
+    private bool _legacyHandedOver;
+
+    private IGuardHistoryGrain HistoryGrain => GrainFactory.GetGrain<IGuardHistoryGrain>(IGuardHistoryGrain.Singleton);
 
     /// <summary>
     /// Set when a write failed and reading the store back failed too: whether the write landed is unknown until the
@@ -39,11 +60,22 @@ public sealed partial class GuardStateGrain(
 
     public Task<GuardStateSnapshot> GetSnapshotAsync() => Task.FromResult(Snapshot());
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A record written before the history moved out still carries it: hand it over with the first flip.
+        _pendingFlips.AddRange(state.State.History.TakeLast(GuardStateLimits.HistoryKept));
+        _pendingPolicy.AddRange(state.State.PolicyHistory.TakeLast(GuardStateLimits.HistoryKept));
+        _legacyHandedOver = _pendingFlips.Count == 0 && _pendingPolicy.Count == 0;
+        return base.OnActivateAsync(cancellationToken);
+    }
+
     public async Task<KillSwitchChange> SetKillSwitchAsync(KillTarget target, string reason, string setBy)
     {
+        foreach (var (field, problem) in GuardStateLimits.TargetProblems(target)) throw GuardStateLimitException.Invalid(field, problem);
         var problems = target.Validate();
-        if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems), nameof(target));
-        if (string.IsNullOrWhiteSpace(reason)) throw new ArgumentException("A reason is required.", nameof(reason));
+        if (problems.Count > 0) throw GuardStateLimitException.Invalid("scope", string.Join("; ", problems));
+        RequireReason(reason);
+        RequireActor(setBy);
 
         await EnsureCurrentAsync();
         var key = target.Key;
@@ -53,18 +85,21 @@ public sealed partial class GuardStateGrain(
             return new KillSwitchChange(existing, Created: false, state.State.Version);
         }
 
+        RequireRoom(state.State.Switches.Count(s => s.Target.TenantId == target.TenantId), GuardStateLimits.MaxKillSwitchesPerTenant,
+            "killSwitches", target.TenantId, "active kill switches",
+            "clear those no longer needed (GET /api/v1/kill-switches), or set one wider switch (scope 'tenant') that covers them");
         var now = time.GetUtcNow();
         var killSwitch = new KillSwitch("ks_" + Guid.NewGuid().ToString("N")[..16], target, reason, setBy, now);
         var next = state.State.Copy();
         next.Switches.Add(killSwitch);
-        Record(next, new KillSwitchEvent(killSwitch.Id, target, "set", reason, setBy, now));
-        await CommitAsync(next);
+        await CommitAsync(next, Room.Protective, flip: new KillSwitchEvent(killSwitch.Id, target, "set", reason, setBy, now));
         return new KillSwitchChange(killSwitch, Created: true, state.State.Version);
     }
 
     public async Task<KillSwitch?> ClearKillSwitchAsync(string switchId, string reason, string clearedBy)
     {
-        if (string.IsNullOrWhiteSpace(reason)) throw new ArgumentException("A reason is required.", nameof(reason));
+        RequireReason(reason);
+        RequireActor(clearedBy);
 
         await EnsureCurrentAsync();
         var existing = state.State.Switches.Find(s => s.Id == switchId);
@@ -72,13 +107,13 @@ public sealed partial class GuardStateGrain(
 
         var next = state.State.Copy();
         next.Switches.Remove(existing);
-        Record(next, new KillSwitchEvent(existing.Id, existing.Target, "clear", reason, clearedBy, time.GetUtcNow()));
-        await CommitAsync(next);
+        await CommitAsync(next, Room.Protective, flip: new KillSwitchEvent(existing.Id, existing.Target, "clear", reason, clearedBy, time.GetUtcNow()));
         return existing;
     }
 
     public async Task<long> RevokeTokenAsync(string tokenId, DateTimeOffset? expiresAt)
     {
+        if (GuardStateLimits.IdProblem(tokenId) is { } problem) throw GuardStateLimitException.Invalid("tokenId", problem);
         await EnsureCurrentAsync();
         if (state.State.Revoked.Exists(r => r.TokenId == tokenId)) return state.State.Version;
 
@@ -87,97 +122,182 @@ public sealed partial class GuardStateGrain(
         var next = state.State.Copy();
         next.Revoked.RemoveAll(r => r.ExpiresAt is { } at && at <= now);
         next.Revoked.Add(new RevokedToken(tokenId, expiresAt));
-        await CommitAsync(next);
+        // Never refused for room: a revocation only stops an agent, and expired ones are dropped above.
+        await CommitAsync(next, Room.Always);
         return state.State.Version;
     }
 
-    public Task<KillSwitchEvent[]> GetHistoryAsync(int limit)
+    public async Task<KillSwitchEvent[]> GetHistoryAsync(int limit)
     {
-        var events = state.State.History
-            .AsEnumerable().Reverse().Take(Math.Clamp(limit, 1, HistoryLimit)).ToArray();
-        return Task.FromResult(events);
+        limit = Math.Clamp(limit, 1, GuardStateLimits.HistoryKept);
+        var held = await HistoryGrain.GetFlipsAsync(limit);
+        return [.. _pendingFlips.AsEnumerable().Reverse().Concat(held).Distinct().Take(limit)];
     }
 
     public async Task<ServerModeSetting> SetServerModeAsync(string tenantId, string serverId, bool readWrite, string reason, string setBy)
     {
+        RequireId(tenantId, "tenantId");
+        RequireId(serverId, "serverId");
         RequireReason(reason);
+        RequireActor(setBy);
         await EnsureCurrentAsync();
         var setting = new ServerModeSetting(tenantId, serverId, readWrite, reason, setBy, time.GetUtcNow());
+        if (readWrite && !state.State.ServerModes.Exists(m => m.Key == setting.Key))
+        {
+            RequireRoom(state.State.ServerModes.Count(m => m.TenantId == tenantId), GuardStateLimits.MaxServerModesPerTenant,
+                "serverModes", tenantId, "servers in read-write mode", "set servers the tenant no longer writes to back to read-only");
+        }
+
         var next = state.State.Copy();
         next.ServerModes.RemoveAll(m => m.Key == setting.Key);
         if (readWrite) next.ServerModes.Add(setting);
-        RecordPolicy(next, "server-mode", $"{tenantId}/{serverId}", readWrite ? "read-write" : "read-only", reason, setBy);
-        await CommitAsync(next);
+        await CommitAsync(next, readWrite ? Room.Policy : Room.Protective,
+            policy: Policy("server-mode", $"{tenantId}/{serverId}", readWrite ? "read-write" : "read-only", reason, setBy));
         return setting;
     }
 
     public async Task<ToolClassificationOverride> SetClassificationAsync(string serverId, string toolName, string? tenantId, bool isAction, string reason, string setBy)
     {
+        RequireTool(serverId, toolName, tenantId);
         RequireReason(reason);
+        RequireActor(setBy);
         await EnsureCurrentAsync();
         var entry = new ToolClassificationOverride(serverId, toolName, tenantId, isAction, reason, setBy, time.GetUtcNow());
+        if (!state.State.ClassificationOverrides.Exists(o => o.Key == entry.Key))
+        {
+            RequireRoom(state.State.ClassificationOverrides.Count(o => o.TenantId == tenantId), GuardStateLimits.MaxClassificationOverridesPerTenant,
+                "classificationOverrides", tenantId, "classification overrides", "remove overrides no longer needed");
+        }
+
         var next = state.State.Copy();
         next.ClassificationOverrides.RemoveAll(o => o.Key == entry.Key);
         next.ClassificationOverrides.Add(entry);
-        RecordPolicy(next, "classification", entry.Key, isAction ? "action" : "read", reason, setBy);
-        await CommitAsync(next);
+        await CommitAsync(next, isAction ? Room.Protective : Room.Policy, policy: Policy("classification", entry.Key, isAction ? "action" : "read", reason, setBy));
         return entry;
     }
 
     public async Task<SchemaOverride?> SetSchemaOverrideAsync(string serverId, string toolName, string? tenantId, string? schemaJson, string reason, string setBy)
     {
+        RequireTool(serverId, toolName, tenantId);
         RequireReason(reason);
+        RequireActor(setBy);
+        if (schemaJson is { Length: > GuardStateLimits.MaxSchemaLength })
+        {
+            throw GuardStateLimitException.Invalid("schema", $"A schema override is at most {GuardStateLimits.MaxSchemaLength} characters of JSON (this one has {schemaJson.Length}).");
+        }
+
         await EnsureCurrentAsync();
         var entry = schemaJson is null ? null : new SchemaOverride(serverId, toolName, tenantId, schemaJson, reason, setBy, time.GetUtcNow());
         var key = tenantId is null ? $"{serverId}|{toolName}" : $"{serverId}|{toolName}|{tenantId}";
+        if (entry is not null && !state.State.SchemaOverrides.Exists(o => o.Key == key))
+        {
+            RequireRoom(state.State.SchemaOverrides.Count(o => o.TenantId == tenantId), GuardStateLimits.MaxSchemaOverridesPerTenant,
+                "schemaOverrides", tenantId, "schema overrides", "remove overrides no longer needed (PUT .../schema with \"schema\": null)");
+        }
+
         var next = state.State.Copy();
         next.SchemaOverrides.RemoveAll(o => o.Key == key);
         if (entry is not null) next.SchemaOverrides.Add(entry);
-        RecordPolicy(next, "schema", key, entry is null ? "removed" : "set", reason, setBy);
-        await CommitAsync(next);
+        await CommitAsync(next, policy: Policy("schema", key, entry is null ? "removed" : "set", reason, setBy));
         return entry;
     }
 
     public async Task SetRateLimitAsync(ControlPlane.RateLimits.RateLimitSetting setting)
     {
+        RequireId(setting.TenantId, "tenantId");
+        RequireId(setting.Scope, "scope");
+        if (GuardStateLimits.IdProblem(setting.Subject) is { } subject) throw GuardStateLimitException.Invalid("subject", subject);
+        RequireActor(setting.SetBy);
         await EnsureCurrentAsync();
+        if (setting.Capacity > 0 && !state.State.RateLimits.Exists(r => r.Key == setting.Key))
+        {
+            RequireRoom(state.State.RateLimits.Count(r => r.TenantId == setting.TenantId), GuardStateLimits.MaxRateLimitsPerTenant,
+                "rateLimits", setting.TenantId, "rate limits", "remove limits no longer needed (capacity 0), or use one limit without an id for each agent, user or tool");
+        }
+
         var next = state.State.Copy();
         next.RateLimits.RemoveAll(r => r.Key == setting.Key);
         if (setting.Capacity > 0) next.RateLimits.Add(setting);
-        RecordPolicy(next, "rate-limit", setting.Key, setting.Capacity > 0 ? $"{setting.Capacity} at {setting.RefillPerSecond}/s" : "removed", "rate limit", setting.SetBy);
-        await CommitAsync(next);
+        await CommitAsync(next, policy: Policy("rate-limit", setting.Key, setting.Capacity > 0 ? $"{setting.Capacity} at {setting.RefillPerSecond}/s" : "removed", "rate limit", setting.SetBy));
     }
 
     public async Task SetProjectionAsync(string serverId, string toolName, ProjectionSetting? projection, string reason, string setBy)
     {
+        RequireTool(serverId, toolName, tenantId: null);
         RequireReason(reason);
+        RequireActor(setBy);
+        if (projection is not null)
+        {
+            if (projection.ServerId != serverId || projection.ToolName != toolName) throw GuardStateLimitException.Invalid("projection", "The projection names another tool.");
+            if (projection.Fields.Length > GuardStateLimits.MaxProjectionFields)
+            {
+                throw GuardStateLimitException.Invalid("fields", $"A projection keeps at most {GuardStateLimits.MaxProjectionFields} fields (this one names {projection.Fields.Length}).");
+            }
+
+            if (projection.Fields.Any(f => f is null || f.Length > GuardStateLimits.MaxPointerLength))
+            {
+                throw GuardStateLimitException.Invalid("fields", $"Each field is a JSON pointer of at most {GuardStateLimits.MaxPointerLength} characters.");
+            }
+
+            RequireReason(projection.Reason);
+            RequireActor(projection.SetBy);
+        }
+
         await EnsureCurrentAsync();
+        if (projection is not null && !state.State.Projections.Exists(p => p.ServerId == serverId && p.ToolName == toolName))
+        {
+            RequireRoom(state.State.Projections.Count, GuardStateLimits.MaxProjections, "projections", null, "result projections", "remove projections no longer needed");
+        }
+
         var next = state.State.Copy();
         next.Projections.RemoveAll(p => p.ServerId == serverId && p.ToolName == toolName);
         if (projection is not null) next.Projections.Add(projection);
-        RecordPolicy(next, "projection", $"{serverId}|{toolName}", projection is null ? "removed" : "set", reason, setBy);
-        await CommitAsync(next);
+        await CommitAsync(next, policy: Policy("projection", $"{serverId}|{toolName}", projection is null ? "removed" : "set", reason, setBy));
     }
 
-    public Task<PolicyEvent[]> GetPolicyHistoryAsync(int limit) =>
-        Task.FromResult(state.State.PolicyHistory.AsEnumerable().Reverse().Take(Math.Clamp(limit, 1, HistoryLimit)).ToArray());
-
-    private static void RequireReason(string reason)
+    public async Task<PolicyEvent[]> GetPolicyHistoryAsync(int limit)
     {
-        if (string.IsNullOrWhiteSpace(reason)) throw new ArgumentException("A reason is required.", nameof(reason));
+        limit = Math.Clamp(limit, 1, GuardStateLimits.HistoryKept);
+        var held = await HistoryGrain.GetPolicyAsync(limit);
+        return [.. _pendingPolicy.AsEnumerable().Reverse().Concat(held).Distinct().Take(limit)];
     }
 
-    private void RecordPolicy(GuardStateRecord record, string kind, string subject, string value, string reason, string by)
+    private static void RequireReason(string? reason)
     {
-        record.PolicyHistory.Add(new PolicyEvent(kind, subject, value, reason, by, time.GetUtcNow()));
-        if (record.PolicyHistory.Count > HistoryLimit) record.PolicyHistory.RemoveRange(0, record.PolicyHistory.Count - HistoryLimit);
+        if (GuardStateLimits.ReasonProblem(reason) is { } problem) throw GuardStateLimitException.Invalid("reason", problem);
     }
 
-    private static void Record(GuardStateRecord record, KillSwitchEvent e)
+    private static void RequireActor(string? by)
     {
-        record.History.Add(e);
-        if (record.History.Count > HistoryLimit) record.History.RemoveRange(0, record.History.Count - HistoryLimit);
+        if (string.IsNullOrWhiteSpace(by) || GuardStateLimits.IdProblem(by, GuardStateLimits.MaxActorLength) is not null)
+        {
+            throw GuardStateLimitException.Invalid("setBy", $"Who acted is an operator id of 1-{GuardStateLimits.MaxActorLength} characters.");
+        }
     }
+
+    private static void RequireId(string? id, string field)
+    {
+        if (string.IsNullOrWhiteSpace(id)) throw GuardStateLimitException.Invalid(field, "Required.");
+        if (GuardStateLimits.IdProblem(id) is { } problem) throw GuardStateLimitException.Invalid(field, problem);
+    }
+
+    private static void RequireTool(string serverId, string toolName, string? tenantId)
+    {
+        RequireId(serverId, "serverId");
+        RequireId(toolName, "toolName");
+        if (tenantId is not null) RequireId(tenantId, "tenantId");
+    }
+
+    /// <summary>Refuses to add an entry to a tenant (or, for null, to the cluster-wide entries) that holds its bound already.</summary>
+    private static void RequireRoom(int held, int max, string what, string? tenantId, string noun, string remedy)
+    {
+        if (held < max) return;
+        var whose = tenantId is null ? "every tenant" : $"tenant '{tenantId}'";
+        throw GuardStateLimitException.NoRoom(what, $"There are already {held} {noun} for {whose}, the most the guard state keeps ({max}); nothing was changed. To add one, {remedy}.");
+    }
+
+    private PolicyEvent Policy(string kind, string subject, string value, string reason, string by) =>
+        new(kind, subject, value, reason, by, time.GetUtcNow());
 
     /// <summary>
     /// Makes <paramref name="next"/> the state, if the store takes it. Only then is it served and pushed. A write that
@@ -186,19 +306,48 @@ public sealed partial class GuardStateGrain(
     /// <see cref="StoreUnavailableException"/>; if the store cannot be read either, the grain keeps its last durable
     /// state and re-reads before anything else.
     /// </summary>
-    private async Task CommitAsync(GuardStateRecord next)
+    /// <remarks>
+    /// A change that would take the record past <see cref="GuardStateBoundsOptions.MaxRecordBytes"/> (a protective
+    /// one: past <see cref="GuardStateBoundsOptions.HardLimitBytes"/>) is refused before
+    /// anything is written, unless it makes the record smaller. Its history entry goes to the history grain once the
+    /// change is in force, never into the record.
+    /// </remarks>
+    private async Task CommitAsync(GuardStateRecord next, Room room = Room.Policy, KillSwitchEvent? flip = null, PolicyEvent? policy = null)
     {
         var previous = state.State;
         next.Version = previous.Version + 1;
         next.Stamp = Guid.NewGuid().ToString("N");
+        if (_legacyHandedOver)
+        {
+            next.History = [];
+            next.PolicyHistory = [];
+        }
+
+        var size = Measure(next);
+        var bound = room switch
+        {
+            Room.Always => int.MaxValue,
+            Room.Protective => bounds.Value.HardLimitBytes,
+            _ => bounds.Value.MaxRecordBytes,
+        };
+        if (size > bound && size > RecordBytes())
+        {
+            LogRecordFull(logger, size, bound);
+            throw GuardStateLimitException.NoRoom("guardState",
+                $"The guard state record would grow to {size} bytes, past its bound of {bound}; nothing was changed. Clear kill switches, " +
+                "overrides, rate limits or projections no longer needed (any tenant's), or ask for a larger ControlPlane:GuardState:MaxRecordBytes.");
+        }
+
         state.State = next;
         _snapshot = null;
+        _recordBytes = size;
         try
         {
             await state.WriteStateAsync();
         }
         catch (Exception writeFailure)
         {
+            _recordBytes = -1;
             try
             {
                 await state.ReadStateAsync();
@@ -224,7 +373,61 @@ public sealed partial class GuardStateGrain(
         }
 
         await BroadcastAsync(Snapshot());
+        if (flip is not null) Pending(_pendingFlips, flip);
+        if (policy is not null) Pending(_pendingPolicy, policy);
+        await FlushHistoryAsync();
     }
+
+    /// <summary>How much of the record's size bound a change may use.</summary>
+    private enum Room
+    {
+        /// <summary>Policy that widens or configures: up to <see cref="GuardStateBoundsOptions.MaxRecordBytes"/>.</summary>
+        Policy,
+
+        /// <summary>Stops agents (a kill switch, read-only): may use the reserve, up to <see cref="GuardStateBoundsOptions.HardLimitBytes"/>.</summary>
+        Protective,
+
+        /// <summary>A token revocation: never refused for room (each is bounded, and dropped once the token would have expired).</summary>
+        Always,
+    }
+
+    private static void Pending<T>(List<T> pending, T entry)
+    {
+        pending.Add(entry);
+        if (pending.Count > GuardStateLimits.HistoryKept) pending.RemoveRange(0, pending.Count - GuardStateLimits.HistoryKept);
+    }
+
+    /// <summary>
+    /// Hands history to the history grain. The change it records is already durable and in force, so a failure here
+    /// fails nothing: the entries wait for the next flip (the audit trail holds every operator action regardless).
+    /// </summary>
+    private async Task FlushHistoryAsync()
+    {
+        if (_pendingFlips.Count == 0 && _pendingPolicy.Count == 0) return;
+        var flips = _pendingFlips.ToArray();
+        var policy = _pendingPolicy.ToArray();
+        try
+        {
+            await HistoryGrain.AppendAsync(flips, policy).WaitAsync(HistoryWait);
+            _pendingFlips.RemoveRange(0, Math.Min(flips.Length, _pendingFlips.Count));
+            _pendingPolicy.RemoveRange(0, Math.Min(policy.Length, _pendingPolicy.Count));
+            _legacyHandedOver = true;
+        }
+        catch (Exception ex)
+        {
+            LogHistoryDeferred(logger, ex, flips.Length + policy.Length);
+        }
+    }
+
+    private int RecordBytes() => _recordBytes >= 0 ? _recordBytes : _recordBytes = Measure(state.State);
+
+    /// <summary>The record's size as the store will hold it: serialized by the storage provider's own serializer.</summary>
+    private int Measure(GuardStateRecord record) => Serializer.Serialize(record).ToMemory().Length;
+
+    private IGrainStorageSerializer Serializer => _serializer ??=
+        ServiceProvider.GetKeyedService<IGrainStorageSerializer>(StorageNames.ControlPlane) ?? ServiceProvider.GetRequiredService<IGrainStorageSerializer>();
+
+    private IGrainStorageSerializer? _serializer;
 
     /// <summary>Re-reads the store if a failed write left it unknown whether the grain holds what the store holds.</summary>
     private async Task EnsureCurrentAsync()
@@ -243,6 +446,7 @@ public sealed partial class GuardStateGrain(
         _reload.Dispose();
         _reload = null;
         _snapshot = null;
+        _recordBytes = -1;
         if (state.State.Stamp != before) await BroadcastAsync(Snapshot());
     }
 
@@ -312,6 +516,12 @@ public sealed partial class GuardStateGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Guard state version {Version} is durable but {Missed} of {Silos} silos did not take the push ({MissedSilos}); they catch up by polling, or refuse actions once their state is stale.")]
     private static partial void LogPushMissed(ILogger logger, long version, int missed, int silos, string missedSilos);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A guard state change was refused: the record would grow to {Bytes} bytes, past its bound of {Bound}.")]
+    private static partial void LogRecordFull(ILogger logger, int bytes, int bound);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} guard state history entries were not taken by the history grain; they are sent again with the next change.")]
+    private static partial void LogHistoryDeferred(ILogger logger, Exception ex, int count);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Pushing guard state version {Version} to silo {Silo} failed.")]
     private static partial void LogPushFailed(ILogger logger, Exception ex, long version, string silo);
 }
@@ -322,10 +532,12 @@ public sealed class GuardStateRecord
     [Id(0)] public long Version { get; set; }
     [Id(1)] public List<KillSwitch> Switches { get; set; } = [];
     [Id(2)] public List<RevokedToken> Revoked { get; set; } = [];
+    /// <summary>Legacy: history lived here before <see cref="GuardHistoryGrain"/>; read once, handed over, then left empty.</summary>
     [Id(3)] public List<KillSwitchEvent> History { get; set; } = [];
     [Id(4)] public List<ServerModeSetting> ServerModes { get; set; } = [];
     [Id(5)] public List<ToolClassificationOverride> ClassificationOverrides { get; set; } = [];
     [Id(6)] public List<SchemaOverride> SchemaOverrides { get; set; } = [];
+    /// <summary>Legacy, as <see cref="History"/>.</summary>
     [Id(7)] public List<PolicyEvent> PolicyHistory { get; set; } = [];
     [Id(8)] public List<ControlPlane.RateLimits.RateLimitSetting> RateLimits { get; set; } = [];
     [Id(9)] public List<ProjectionSetting> Projections { get; set; } = [];

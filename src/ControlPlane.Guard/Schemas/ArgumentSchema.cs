@@ -17,6 +17,13 @@ public sealed class ArgumentSchema
     // result tree. Only arguments that fail are evaluated again, with the list output that names each problem.
     private static readonly EvaluationOptions Verdict = new() { OutputFormat = OutputFormat.Flag };
     private static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
+
+    /// <summary>
+    /// How long one validation may take. Arguments are small and linear-time patterns match them in microseconds; a
+    /// validation that runs out is refused (INVALID_ARGUMENTS) rather than let hold a thread other calls need.
+    /// </summary>
+    public static readonly TimeSpan Budget = TimeSpan.FromMilliseconds(250);
+
     private readonly JsonSchema _schema;
 
     private ArgumentSchema(JsonSchema schema) => _schema = schema;
@@ -26,21 +33,21 @@ public sealed class ArgumentSchema
     {
         var node = JsonNode.Parse(inputSchema.GetRawText()) as JsonObject ?? new JsonObject { ["type"] = "object" };
         if (!node.ContainsKey("additionalProperties") && !node.ContainsKey("unevaluatedProperties")) node["additionalProperties"] = false;
-        return Compile(JsonSerializer.SerializeToElement(node));
+        return Compile(JsonSerializer.SerializeToElement(node), BoundedDialects.ForTools);
     }
 
     /// <summary>
-    /// Compiles a schema. Its regular expressions are read as JSON Schema says, with ECMA-262 meaning:
-    /// there <c>$</c> is the end of input, while .NET's <c>$</c> also matches before a final newline, which
-    /// would let an id with a trailing newline through a pattern ending in <c>$</c>.
+    /// Compiles a stored operator schema. Its regular expressions are read as JSON Schema says, with ECMA-262
+    /// meaning: there <c>$</c> is the end of input, while .NET's <c>$</c> also matches before a final newline, which
+    /// would let an id with a trailing newline through a pattern ending in <c>$</c>. Every regex has a bounded cost
+    /// (<see cref="SchemaRegex"/>); one stored before that rule, which needs backtracking, runs under a match timeout.
     /// Throws <see cref="JsonSchemaException"/> or <see cref="JsonException"/> if it is not a schema.
     /// </summary>
-    public static ArgumentSchema Compile(JsonElement schema)
-    {
-        var node = JsonNode.Parse(schema.GetRawText());
-        EcmaPatterns.Rewrite(node);
-        return new(JsonSchema.Build(JsonSerializer.SerializeToElement(node), new BuildOptions { SchemaRegistry = new SchemaRegistry() }));
-    }
+    public static ArgumentSchema Compile(JsonElement schema) => Compile(schema, BoundedDialects.ForTools);
+
+    private static ArgumentSchema Compile(JsonElement schema, BoundedDialects dialects) =>
+        // The bounded keywords give patterns their ECMA-262 meaning themselves (SchemaRegex); the source stays as written.
+        new(JsonSchema.Build(schema, dialects.Options()));
 
     /// <summary>Checks that a text is a JSON Schema object this validator can compile; returns the problem, or null.</summary>
     public static string? Check(string schemaJson)
@@ -49,7 +56,8 @@ public sealed class ArgumentSchema
         {
             using var document = JsonDocument.Parse(schemaJson);
             if (document.RootElement.ValueKind != JsonValueKind.Object) return "A schema must be a JSON object.";
-            Compile(document.RootElement.Clone());
+            // An operator's schema is held to linear-time patterns: refused here, with the pattern named, if it needs backtracking.
+            Compile(document.RootElement.Clone(), BoundedDialects.ForOverrides);
             return null;
         }
         catch (Exception ex) when (ex is JsonException or JsonSchemaException or ArgumentException or InvalidOperationException or NotSupportedException)
@@ -58,18 +66,30 @@ public sealed class ArgumentSchema
         }
     }
 
-    /// <summary>Every violation, by pointer, or an empty list when the arguments are valid.</summary>
+    /// <summary>
+    /// Every violation, by pointer, or an empty list when the arguments are valid. Runs within <see cref="Budget"/>
+    /// (and within any budget the caller started): running out is a violation, so the call is refused, not stalled.
+    /// </summary>
     public IReadOnlyList<Violation> Validate(JsonElement arguments)
     {
-        if (_schema.Evaluate(arguments, Verdict).IsValid) return [];
+        using var budget = SchemaBudget.Start(Budget);
+        try
+        {
+            if (_schema.Evaluate(arguments, Verdict).IsValid) return [];
 
-        var results = _schema.Evaluate(arguments, Evaluation);
-        if (results.IsValid) return [];
+            var results = _schema.Evaluate(arguments, Evaluation);
+            if (results.IsValid) return [];
 
-        var violations = new List<Violation>();
-        Collect(results, violations);
-        if (violations.Count == 0) violations.Add(new Violation("", "The arguments do not match the tool's schema."));
-        return violations;
+            var violations = new List<Violation>();
+            Collect(results, violations);
+            if (violations.Count == 0) violations.Add(new Violation("", "The arguments do not match the tool's schema."));
+            return violations;
+        }
+        catch (SchemaBudgetExceededException ex)
+        {
+            return [new Violation(ex.Pointer, "Checking this value against the schema took too long (a pattern that this input makes slow to match), " +
+                "so the call is refused. Send a shorter or plainer value, or tell the operators.")];
+        }
     }
 
     private static void Collect(EvaluationResults results, List<Violation> into)

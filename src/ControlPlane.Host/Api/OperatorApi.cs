@@ -120,7 +120,7 @@ internal static class OperatorApi
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }
 
-/// <summary>Turns the services' typed failures into problem details: 400, 403 and 404 with a message that says what to fix.</summary>
+/// <summary>Turns the services' typed failures into problem details: 400, 403, 404 and 409 with a message that says what to fix.</summary>
 internal sealed class OperatorApiExceptionFilter : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
@@ -144,6 +144,16 @@ internal sealed class OperatorApiExceptionFilter : IEndpointFilter
         catch (ConflictException ex)
         {
             return Results.Problem(ex.Message, statusCode: StatusCodes.Status409Conflict, title: "Conflict");
+        }
+        catch (ControlPlane.GuardState.GuardStateLimitException ex) when (!ex.Full)
+        {
+            // The owner grain's own check of a bound the service should have caught: still the client's input, still a 400.
+            return Results.ValidationProblem(new Dictionary<string, string[]> { [ex.Field] = [ex.Message] }, detail: "The request is invalid; nothing was changed.");
+        }
+        catch (ControlPlane.GuardState.GuardStateLimitException ex)
+        {
+            return Results.Problem(ex.Message, statusCode: StatusCodes.Status409Conflict, title: "Guard state full",
+                extensions: new Dictionary<string, object?> { ["limit"] = ex.Field });
         }
         catch (Availability.StoreUnavailableException ex) when (ex.Code != ControlPlane.Refusals.RefusalCodes.AuditUnavailable)
         {

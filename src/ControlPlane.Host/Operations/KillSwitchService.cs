@@ -15,12 +15,16 @@ internal sealed class KillSwitchService(IGrainFactory grains, OperatorAuditor au
         by.RequireRole(OperatorRoles.Operator);
 
         var check = new RequestValidator();
+        foreach (var (field, problem) in GuardStateLimits.TargetProblems(target)) check.Add(field, problem);
         foreach (var problem in target.Validate()) check.Add("scope", problem);
         check.Check(!string.IsNullOrWhiteSpace(reason), "reason", "A reason is required: say why, for the next person on call.");
-        check.Check(reason is null || reason.Length <= 500, "reason", "Keep the reason under 500 characters.");
+        check.Check(reason is null || reason.Trim().Length <= GuardStateLimits.MaxReasonLength, "reason", $"Keep the reason to {GuardStateLimits.MaxReasonLength} characters.");
         check.ThrowIfInvalid();
 
         var tenantId = await AuthorizeTargetAsync(by, target);
+        // A session switch is counted against its session's tenant, not against the switches that reach every tenant.
+        if (target.Scope == KillScope.Session && target.TenantId is null && tenantId is not null) target = target with { TenantId = tenantId };
+        await RequireRoomAsync(target);
         // Protective: the switch is set even while the audit store is down; its record follows.
         return await auditor.ProtectiveAsync(by, () => Owner.SetKillSwitchAsync(target, reason!.Trim(), by.Id),
             change => change.Created ? Describe("kill-switch.set", change.Switch, tenantId, change.Switch.Reason) : null);
@@ -38,6 +42,7 @@ internal sealed class KillSwitchService(IGrainFactory grains, OperatorAuditor au
         by.RequireRole(OperatorRoles.Operator);
         new RequestValidator()
             .Check(!string.IsNullOrWhiteSpace(reason), "reason", "A reason is required to clear a switch.")
+            .Check(reason is null || reason.Trim().Length <= GuardStateLimits.MaxReasonLength, "reason", $"Keep the reason to {GuardStateLimits.MaxReasonLength} characters.")
             .ThrowIfInvalid();
 
         var active = (await Owner.GetSnapshotAsync()).KillSwitches.FirstOrDefault(s => s.Id == switchId)
@@ -48,6 +53,22 @@ internal sealed class KillSwitchService(IGrainFactory grains, OperatorAuditor au
         return await auditor.PermissiveAsync(by, Describe("kill-switch.clear", active, tenantId, reason!.Trim()), async () =>
             await Owner.ClearKillSwitchAsync(switchId, reason!.Trim(), by.Id)
             ?? throw new NotFoundException($"No active kill switch has id '{switchId}'."));
+    }
+
+    /// <summary>
+    /// A new switch for a tenant that holds its bound already is refused here with what to clear, before the audit
+    /// records anything; the owner grain checks again, authoritatively.
+    /// </summary>
+    private async Task RequireRoomAsync(KillTarget target)
+    {
+        var switches = (await Owner.GetSnapshotAsync()).KillSwitches;
+        if (switches.Any(s => s.Target.Key == target.Key)) return;
+        var held = switches.Count(s => s.Target.TenantId == target.TenantId);
+        if (held < GuardStateLimits.MaxKillSwitchesPerTenant) return;
+        var whose = target.TenantId is null ? "that reach every tenant" : $"for tenant '{target.TenantId}'";
+        throw new ConflictException(
+            $"There are already {held} active kill switches {whose}, the most the guard state keeps ({GuardStateLimits.MaxKillSwitchesPerTenant}); nothing was changed. " +
+            "Clear those no longer needed (GET /api/v1/kill-switches), or set one wider switch (scope 'tenant') that covers them.");
     }
 
     private static OperatorAction Describe(string action, KillSwitch killSwitch, string? tenantId, string reason)

@@ -29,6 +29,15 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         RequireReason(reason);
         await tenants.GetVisibleAsync(by, tenantId);
         RequireServer(serverId);
+        if (readWrite)
+        {
+            var modes = (await Owner.GetSnapshotAsync()).ServerModes ?? [];
+            if (!modes.Any(m => m.TenantId == tenantId && m.ServerId == serverId))
+            {
+                RequireRoom(modes.Count(m => m.TenantId == tenantId), GuardStateLimits.MaxServerModesPerTenant, tenantId, "servers in read-write mode",
+                    "set servers the tenant no longer writes to back to read-only");
+            }
+        }
 
         var action = new OperatorAction("mode.set", tenantId, OperatorAction.Targets(("tenantId", tenantId), ("serverId", serverId), ("mode", mode)), reason!.Trim())
         {
@@ -52,6 +61,12 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         RequireReason(reason);
         await AuthorizeToolScopeAsync(by, tenantId, "A classification for every tenant");
         RequireTool(serverId, toolName);
+        var overrides = (await Owner.GetSnapshotAsync()).ClassificationOverrides ?? [];
+        if (!overrides.Any(o => o.ServerId == serverId && o.ToolName == toolName && o.TenantId == tenantId))
+        {
+            RequireRoom(overrides.Count(o => o.TenantId == tenantId), GuardStateLimits.MaxClassificationOverridesPerTenant, tenantId, "classification overrides",
+                "remove overrides no longer needed");
+        }
 
         var action = new OperatorAction("tool-classification.set", tenantId, OperatorAction.Targets(
             ("serverId", serverId), ("toolName", toolName), ("tenantId", tenantId), ("classification", classification)), reason!.Trim())
@@ -73,11 +88,22 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         if (schema is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } given)
         {
             json = given.GetRawText();
+            if (json.Length > GuardStateLimits.MaxSchemaLength)
+            {
+                throw InvalidRequestException.For("schema", $"A schema override is at most {GuardStateLimits.MaxSchemaLength} characters of JSON (this one has {json.Length}).");
+            }
+
             if (ArgumentSchema.Check(json) is { } problem) throw InvalidRequestException.For("schema", problem);
         }
 
         await AuthorizeToolScopeAsync(by, tenantId, "A schema for every tenant");
         RequireTool(serverId, toolName);
+        var schemas = (await Owner.GetSnapshotAsync()).SchemaOverrides ?? [];
+        if (json is not null && !schemas.Any(o => o.ServerId == serverId && o.ToolName == toolName && o.TenantId == tenantId))
+        {
+            RequireRoom(schemas.Count(o => o.TenantId == tenantId), GuardStateLimits.MaxSchemaOverridesPerTenant, tenantId, "schema overrides",
+                "remove overrides no longer needed (\"schema\": null)");
+        }
         // A schema can loosen as well as tighten, so it is treated as permissive: on record first.
         return await auditor.PermissiveAsync(by, new OperatorAction("tool-schema.set", tenantId, OperatorAction.Targets(
                 ("serverId", serverId), ("toolName", toolName), ("tenantId", tenantId), ("schema", json is null ? "removed" : "set")), reason!.Trim())
@@ -109,6 +135,13 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         check.ThrowIfInvalid();
 
         var setting = new ControlPlane.RateLimits.RateLimitSetting(tenantId, scope!, subject, capacity!.Value, refillPerSecond!.Value, by.Id, time.GetUtcNow());
+        var limits = (await Owner.GetSnapshotAsync()).RateLimits ?? [];
+        if (setting.Capacity > 0 && !limits.Any(r => r.Key == setting.Key))
+        {
+            RequireRoom(limits.Count(r => r.TenantId == tenantId), GuardStateLimits.MaxRateLimitsPerTenant, tenantId, "rate limits",
+                "remove limits no longer needed (capacity 0), or set one limit without an id that applies to each agent, user or tool");
+        }
+
         // A new limit may be higher than the old one, and capacity 0 removes it: treated as permissive, on record first.
         var action = new OperatorAction("rate-limit.set", tenantId, OperatorAction.Targets(
             ("tenantId", tenantId), ("scope", scope), ("subject", subject),
@@ -137,12 +170,26 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
         var check = new RequestValidator()
             .Check(maxItems is null or (>= 1 and <= 100_000), "maxItems", "Between 1 and 100000.")
             .Check(maxBytes is null or (>= 64 and <= 64 * 1024 * 1024), "maxBytes", "Between 64 bytes and 64 MiB.");
-        foreach (var field in fields ?? [])
+        check.Check(fields is null || fields.Length <= GuardStateLimits.MaxProjectionFields, "fields",
+            $"A projection keeps at most {GuardStateLimits.MaxProjectionFields} fields.");
+        foreach (var field in (fields ?? []).Take(GuardStateLimits.MaxProjectionFields + 1))
         {
+            if (field is null || field.Length > GuardStateLimits.MaxPointerLength)
+            {
+                check.Add("fields", $"Each field is a JSON pointer of at most {GuardStateLimits.MaxPointerLength} characters.");
+                continue;
+            }
+
             check.Check(field.StartsWith('/') && field.Length > 1, "fields", $"'{field}' is not a JSON pointer such as /id or /orders/*/id.");
         }
 
         check.ThrowIfInvalid();
+        var projections = (await Owner.GetSnapshotAsync()).Projections ?? [];
+        if (!remove && !projections.Any(p => p.ServerId == serverId && p.ToolName == toolName))
+        {
+            RequireRoom(projections.Length, GuardStateLimits.MaxProjections, null, "result projections", "remove projections no longer needed");
+        }
+
         var projection = remove ? null : new ProjectionSetting(serverId, toolName, fields ?? [], maxItems, maxBytes, redactPii ?? true, reason!.Trim(), by.Id, time.GetUtcNow());
         // Removing or widening a projection shows agents more data: treated as permissive, on record first.
         var action = new OperatorAction("projection.set", null, OperatorAction.Targets(
@@ -196,8 +243,19 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
     {
         new RequestValidator()
             .Check(!string.IsNullOrWhiteSpace(reason), "reason", "A reason is required: say why, for the audit and the next person on call.")
-            .Check(reason is null || reason.Length <= 500, "reason", "Keep the reason under 500 characters.")
+            .Check(reason is null || reason.Trim().Length <= GuardStateLimits.MaxReasonLength, "reason", $"Keep the reason to {GuardStateLimits.MaxReasonLength} characters.")
             .ThrowIfInvalid();
+    }
+
+    /// <summary>
+    /// Refuses, before the audit records anything, an entry a tenant (or, for null, every tenant) has no room for;
+    /// the owner grain checks again, authoritatively.
+    /// </summary>
+    private static void RequireRoom(int held, int max, string? tenantId, string noun, string remedy)
+    {
+        if (held < max) return;
+        var whose = tenantId is null ? "every tenant" : $"tenant '{tenantId}'";
+        throw new ConflictException($"There are already {held} {noun} for {whose}, the most the guard state keeps ({max}); nothing was changed. To add one, {remedy}.");
     }
 }
 

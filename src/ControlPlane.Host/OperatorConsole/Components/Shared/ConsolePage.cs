@@ -92,6 +92,7 @@ public abstract class ConsolePage : ComponentBase, IDisposable
         InvalidRequestException invalid => string.Join(" ", invalid.Errors.SelectMany(e => e.Value.Select(m => $"{e.Key}: {m}"))),
         NotFoundException notFound => notFound.Message,
         ConflictException conflict => conflict.Message,
+        ControlPlane.GuardState.GuardStateLimitException limit => limit.Full ? limit.Message : $"{limit.Field}: {limit.Message}",
         _ when OperatorAuditor.IsAuditFailure(ex) => "The audit trail could not record this, so it was not done. Retry shortly; kill switches, revocations and read-only still work.",
         _ => null,
     };
