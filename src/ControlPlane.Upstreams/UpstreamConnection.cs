@@ -442,9 +442,12 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             foreach (var tool in page.Tools)
             {
                 var toolName = tool.Name;
-                tools.Add(new ToolDescriptor(Id, tool, ToolDescriptor.Classify(tool), (call, ct) => InvokeAsync(toolName, call, ct), Id + ToolCatalog.Separator + tool.Name)
+                // The upstream's annotations are its own claim: they classify only where an all-tenant admin trusts this server.
+                tools.Add(new ToolDescriptor(Id, tool, ToolDescriptor.ClassifyUpstream(tool, Definition.TrustAnnotations), (call, ct) => InvokeAsync(toolName, call, ct),
+                    Id + ToolCatalog.Separator + tool.Name)
                 {
                     TenantId = Definition.TenantId,
+                    ClassificationSource = Definition.TrustAnnotations ? ToolClassificationSource.Annotations : ToolClassificationSource.Untrusted,
                 });
             }
 

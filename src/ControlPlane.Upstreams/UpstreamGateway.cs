@@ -19,7 +19,8 @@ public sealed record UpstreamView(
     string Source,
     string Status,
     int Restarts,
-    int ToolCount);
+    int ToolCount,
+    bool TrustAnnotations);
 
 /// <summary>
 /// Runs this silo's connections to upstream servers: those declared in configuration and those registered in
@@ -58,7 +59,7 @@ public sealed partial class UpstreamGateway(
             var d = c.Definition;
             return new UpstreamView(d.Id, d.TenantId, d.Transport, d.Command, d.Args, d.Url, [.. d.Env.Keys.Order(StringComparer.Ordinal)],
                 [.. d.Headers.Keys.Order(StringComparer.OrdinalIgnoreCase)], d.Source, c.Status.ToString().ToLowerInvariant(), c.Restarts,
-                catalog.ForRegistration(d.Id, d.TenantId).Count());
+                catalog.ForRegistration(d.Id, d.TenantId).Count(), d.TrustAnnotations);
         }),
     ];
 
@@ -125,7 +126,10 @@ public sealed partial class UpstreamGateway(
             foreach (var (id, server) in _options.Servers)
             {
                 var configured = new UpstreamDefinition(id, server.TenantId, server.Transport, server.Command, [.. server.Args], server.Url,
-                    server.Env, new Dictionary<string, string>(server.Headers, StringComparer.OrdinalIgnoreCase), "configuration");
+                    server.Env, new Dictionary<string, string>(server.Headers, StringComparer.OrdinalIgnoreCase), "configuration")
+                {
+                    TrustAnnotations = server.TrustAnnotations,
+                };
                 wanted[configured.Key] = configured;
             }
 

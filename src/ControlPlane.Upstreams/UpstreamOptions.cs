@@ -18,6 +18,9 @@ public sealed class UpstreamServerOptions
     public string? Url { get; set; }
 
     public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether the server's own tool annotations classify its tools (default false: every tool is an action until an operator classifies it read).</summary>
+    public bool TrustAnnotations { get; set; }
 }
 
 /// <summary>The upstream gateway's settings, bound from <c>ControlPlane:Upstreams</c>.</summary>
