@@ -4,10 +4,13 @@
 //   LAB_CANCEL_LOG  file to which each notifications/cancelled request id is appended
 //   LAB_CALL_LOG    file to which each tools/call's tool name is appended as it arrives
 //   LAB_TOKEN       a credential; only its length is ever reported
+//   LAB_START_LOG   file to which "started <pid>" is appended when the process starts
 //   LAB_READS       when set, it also serves resources, prompts and completions that hold personal data (to test redaction),
 //                   and lab://wait, a resource that answers only when cancelled
 import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+
+if (process.env.LAB_START_LOG) appendFileSync(process.env.LAB_START_LOG, `started ${process.pid}\n`);
 
 const readOnly = { readOnlyHint: true, destructiveHint: false };
 const tools = [

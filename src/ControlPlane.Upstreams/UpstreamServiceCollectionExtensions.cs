@@ -41,6 +41,7 @@ public static class UpstreamServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<UpstreamSecretProtector>();
+        services.TryAddSingleton(sp => new Egress.EgressPolicy(sp.GetRequiredService<IOptions<UpstreamOptions>>().Value.Egress));
         services.TryAddSingleton<UpstreamGateway>();
         services.TryAddSingleton<UpstreamReadGateway>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamGateway>());

@@ -1,12 +1,16 @@
 using ControlPlane.Guard.Catalog;
 using ControlPlane.Operators;
 using ControlPlane.Upstreams;
+using ControlPlane.Upstreams.Egress;
+using Microsoft.Extensions.Options;
 
 namespace ControlPlane.Host.Operations;
 
 /// <summary>
 /// Registers and removes upstream MCP servers. Only admins register: an upstream runs commands or reaches
-/// URLs with credentials. A tenant-limited admin registers servers for its own tenants only. Credentials are
+/// URLs with credentials. A tenant-limited admin registers HTTP servers for its own tenants only; a stdio server needs
+/// an admin who sees every tenant and a command on the deployment's allowlist; an HTTP URL with a literal address must
+/// pass the egress policy (names are judged where they resolve, at each connect). Credentials are
 /// encrypted here, before the registration leaves this silo, and no answer ever carries them back.
 /// One server id may carry a global registration and one per tenant; each is registered and removed on its own.
 /// </summary>
@@ -17,7 +21,9 @@ internal sealed class UpstreamServerService(
     ToolCatalog catalog,
     TenantService tenants,
     TimeProvider time,
-    OperatorAuditor auditor)
+    OperatorAuditor auditor,
+    IOptions<UpstreamOptions> options,
+    EgressPolicy egress)
 {
     private const string TrustingAnnotations = "Trusting an upstream's own tool annotations (they decide which tools skip write scope and confirmation)";
 
@@ -41,6 +47,18 @@ internal sealed class UpstreamServerService(
 
         // A server that classifies its own tools decides what skips write scope and confirmation in every tenant that uses it.
         if (definition.TrustAnnotations) by.RequireAllTenants(TrustingAnnotations);
+
+        // A stdio upstream is a process on every silo with the silo's rights: whichever tenant it serves, it reaches them all.
+        if (definition.Transport == UpstreamDefinition.Stdio)
+        {
+            by.RequireAllTenants("A stdio upstream (a process running with the silo's rights)");
+            if (options.Value.Stdio.Refuse(definition.Command) is { } refused) throw InvalidRequestException.For("command", $"Not registered: {refused}.");
+        }
+        else if (egress.RefuseLiteral(new Uri(definition.Url!)) is { } blocked)
+        {
+            // A name is judged at each connect, where it resolves then; a literal address can be refused now.
+            throw InvalidRequestException.For("url", $"Not registered: {blocked}.");
+        }
 
         if (gateway.IsDeclaredInConfiguration(definition.Id)) throw new ConflictException($"Server '{definition.Id}' is declared in configuration; change it there.");
         var registered = (await Registry.GetAsync()).Servers.Any(s => s.Id == definition.Id);
