@@ -261,12 +261,17 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             }, _http, _loggerFactory, ownsHttpClient: false);
         }
 
+        // The child starts from an empty environment (the SDK clears the inherited one when InheritEnvironmentVariables is
+        // false) plus an explicit list, in a directory of its own: the silo's secrets live in its environment and data directory.
+        var workDirectory = Stdio.ChildWorkspace.Prepare(_options.Stdio.WorkDirectory ?? Stdio.UpstreamStdioOptions.FallbackWorkDirectory, Key);
         return new StdioClientTransport(new StdioClientTransportOptions
         {
             Command = Definition.Command!,
             Arguments = [.. Definition.Args],
             Name = Id,
-            EnvironmentVariables = Definition.Env.ToDictionary(kv => kv.Key, kv => (string?)kv.Value, StringComparer.Ordinal),
+            WorkingDirectory = workDirectory,
+            InheritEnvironmentVariables = false,
+            EnvironmentVariables = Stdio.ChildEnvironment.For(Definition, _options.Stdio, workDirectory),
             ShutdownTimeout = TimeSpan.FromSeconds(2),
             StandardErrorLines = line => LogStandardError(_logger, Key, WithoutSecrets(line)),
         }, _loggerFactory);

@@ -218,6 +218,9 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
         if (_ownsDataDir)
         {
             try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+
+            // Where stdio upstreams worked: a sibling of the data directory (ControlPlaneHostingExtensions.UpstreamWorkRoot).
+            try { Directory.Delete(DataDir + "-upstreams", recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 }
