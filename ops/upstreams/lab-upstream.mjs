@@ -4,10 +4,15 @@
 //   LAB_CANCEL_LOG  file to which each notifications/cancelled request id is appended
 //   LAB_CALL_LOG    file to which each tools/call's tool name is appended as it arrives
 //   LAB_TOKEN       a credential; only its length is ever reported
+//   LAB_START_LOG   file to which "started <pid>" is appended when the process starts
+//   LAB_PROBE       when set, it also serves 'probe': its working directory, its whole environment, and which of the
+//                   control plane's data-directory files it finds where it starts (to test what a child inherits)
 //   LAB_READS       when set, it also serves resources, prompts and completions that hold personal data (to test redaction),
 //                   and lab://wait, a resource that answers only when cancelled
-import { appendFileSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import { createInterface } from "node:readline";
+
+if (process.env.LAB_START_LOG) appendFileSync(process.env.LAB_START_LOG, `started ${process.pid}\n`);
 
 const readOnly = { readOnlyHint: true, destructiveHint: false };
 const tools = [
@@ -19,6 +24,11 @@ const tools = [
   { name: "token_length", description: "Length of the LAB_TOKEN it was started with.", annotations: readOnly, inputSchema: { type: "object", properties: {} } },
   { name: "reset", description: "An action without annotations.", inputSchema: { type: "object", properties: {} } },
 ];
+if (process.env.LAB_PROBE) {
+  tools.push({ name: "probe", description: "Reports the working directory, the environment and the data-directory files found from there.",
+    annotations: readOnly, inputSchema: { type: "object", properties: {} } });
+}
+const dataDirFiles = ["audit-hash.key", "demo-credentials.json", "grains.db", "support-desk.db", "keys"];
 
 const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 const reply = (id, result) => send({ jsonrpc: "2.0", id, result });
@@ -77,6 +87,9 @@ createInterface({ input: process.stdin }).on("line", (line) => {
       if (name === "wait") return; // the answer never comes; cancellation is logged above
       if (name === "token_length") return reply(message.id, text((process.env.LAB_TOKEN || "").length));
       if (name === "reset") return reply(message.id, text("reset"));
+      if (name === "probe" && process.env.LAB_PROBE) {
+        return reply(message.id, text(JSON.stringify({ cwd: process.cwd(), env: process.env, found: dataDirFiles.filter((f) => existsSync(f)) })));
+      }
       return send({ jsonrpc: "2.0", id: message.id, error: { code: -32602, message: `Unknown tool ${name}` } });
     }
     default:

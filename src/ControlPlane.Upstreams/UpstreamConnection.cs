@@ -23,6 +23,9 @@ public enum UpstreamStatus
 
     /// <summary>A server-level kill switch covers it: its process is stopped until the switch is cleared.</summary>
     Killed,
+
+    /// <summary>A stdio server whose command this silo's allowlist does not hold: it never starts here (see <see cref="UpstreamConnection.Problem"/>).</summary>
+    Refused,
     Stopped,
 }
 
@@ -84,10 +87,15 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     /// <summary>How many times this silo restarted the server since it was registered here.</summary>
     public int Restarts { get; private set; }
 
+    /// <summary>Why the last attempt to start or connect failed (credential values masked); null once it runs.</summary>
+    public string? Problem { get; private set; }
+
     /// <summary>Why calls cannot reach the upstream while it has no live client.</summary>
     internal string WhyUnavailable => Status switch
     {
         UpstreamStatus.Killed => "it is stopped by a kill switch",
+        UpstreamStatus.Refused => "it may not start on this silo: " + Problem,
+        _ when Problem is { } problem => "it is starting or restarting; its last attempt failed: " + problem,
         UpstreamStatus.Queued => $"it waits for a process slot: {_options.MaxProcesses} stdio upstreams already run on this silo (ControlPlane:Upstreams:MaxProcesses); it starts when one is removed",
         _ => "it is starting or restarting",
     };
@@ -134,6 +142,17 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                 continue;
             }
 
+            // Checked again at every start, not only at registration: a registration stored before the allowlist
+            // changed (or made on a silo with another allowlist) must not start here.
+            if (Definition.Transport == UpstreamDefinition.Stdio && _options.Stdio.Refuse(Definition.Command) is { } refused)
+            {
+                if (Status != UpstreamStatus.Refused) LogCommandRefused(_logger, Key, refused);
+                Problem = refused;
+                Status = UpstreamStatus.Refused;
+                await WaitAsync(Timeout.InfiniteTimeSpan, stop);
+                continue;
+            }
+
             var holdsSlot = false;
             McpClient? client = null;
             var startedAt = _time.GetTimestamp();
@@ -174,6 +193,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
                 }
 
                 Volatile.Write(ref _client, client);
+                Problem = null;
                 Status = UpstreamStatus.Running;
                 LogRunning(_logger, Key, Definition.Transport, _catalog.ForRegistration(Id, Definition.TenantId).Count());
 
@@ -188,7 +208,8 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                LogFailed(_logger, Key, ex.GetType().Name, ex.Message);
+                Problem = WithoutSecrets(ex.Message);
+                LogFailed(_logger, Key, ex.GetType().Name, Problem);
             }
             finally
             {
@@ -240,12 +261,17 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             }, _http, _loggerFactory, ownsHttpClient: false);
         }
 
+        // The child starts from an empty environment (the SDK clears the inherited one when InheritEnvironmentVariables is
+        // false) plus an explicit list, in a directory of its own: the silo's secrets live in its environment and data directory.
+        var workDirectory = Stdio.ChildWorkspace.Prepare(_options.Stdio.WorkDirectory ?? Stdio.UpstreamStdioOptions.FallbackWorkDirectory, Key);
         return new StdioClientTransport(new StdioClientTransportOptions
         {
             Command = Definition.Command!,
             Arguments = [.. Definition.Args],
             Name = Id,
-            EnvironmentVariables = Definition.Env.ToDictionary(kv => kv.Key, kv => (string?)kv.Value, StringComparer.Ordinal),
+            WorkingDirectory = workDirectory,
+            InheritEnvironmentVariables = false,
+            EnvironmentVariables = Stdio.ChildEnvironment.For(Definition, _options.Stdio, workDirectory),
             ShutdownTimeout = TimeSpan.FromSeconds(2),
             StandardErrorLines = line => LogStandardError(_logger, Key, WithoutSecrets(line)),
         }, _loggerFactory);
@@ -442,9 +468,12 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
             foreach (var tool in page.Tools)
             {
                 var toolName = tool.Name;
-                tools.Add(new ToolDescriptor(Id, tool, ToolDescriptor.Classify(tool), (call, ct) => InvokeAsync(toolName, call, ct), Id + ToolCatalog.Separator + tool.Name)
+                // The upstream's annotations are its own claim: they classify only where an all-tenant admin trusts this server.
+                tools.Add(new ToolDescriptor(Id, tool, ToolDescriptor.ClassifyUpstream(tool, Definition.TrustAnnotations), (call, ct) => InvokeAsync(toolName, call, ct),
+                    Id + ToolCatalog.Separator + tool.Name)
                 {
                     TenantId = Definition.TenantId,
+                    ClassificationSource = Definition.TrustAnnotations ? ToolClassificationSource.Annotations : ToolClassificationSource.Untrusted,
                 });
             }
 
@@ -580,6 +609,9 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream '{ServerId}' waits for a process slot: {MaxProcesses} stdio servers already run on this silo.")]
     private static partial void LogNoProcessSlot(ILogger logger, string serverId, int maxProcesses);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Upstream '{ServerId}' is not started on this silo: {Reason}.")]
+    private static partial void LogCommandRefused(ILogger logger, string serverId, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Upstream '{ServerId}' stderr: {Line}")]
     private static partial void LogStandardError(ILogger logger, string serverId, string line);

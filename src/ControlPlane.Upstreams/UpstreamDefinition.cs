@@ -38,13 +38,19 @@ public sealed class UpstreamDefinition(
 
     public IReadOnlyDictionary<string, string> Headers { get; } = headers;
 
+    /// <summary>
+    /// Whether this server's own tool annotations (<c>readOnlyHint</c>) classify its tools. Off by default: an upstream is
+    /// untrusted, and a destructive tool it marks read-only would otherwise skip write scope, read-write mode and confirmation.
+    /// </summary>
+    public bool TrustAnnotations { get; init; }
+
     /// <summary>Where the definition came from: <c>configuration</c> or <c>api</c>.</summary>
     public string Source { get; } = source;
 
     /// <summary>Whether running it means anything different from running <paramref name="other"/>.</summary>
     public bool SameAs(UpstreamDefinition other) =>
         Id == other.Id && TenantId == other.TenantId && Transport == other.Transport && Command == other.Command && Url == other.Url
-        && Args.SequenceEqual(other.Args) && SameMap(Env, other.Env) && SameMap(Headers, other.Headers);
+        && TrustAnnotations == other.TrustAnnotations && Args.SequenceEqual(other.Args) && SameMap(Env, other.Env) && SameMap(Headers, other.Headers);
 
     /// <summary>Problems by field name; empty when the definition can be run.</summary>
     public Dictionary<string, string[]> Validate()

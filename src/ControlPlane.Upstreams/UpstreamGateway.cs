@@ -6,7 +6,10 @@ using Microsoft.Extensions.Options;
 
 namespace ControlPlane.Upstreams;
 
-/// <summary>What an operator sees of an upstream on this silo: never a secret, only the names of env and header keys.</summary>
+/// <summary>
+/// What an operator sees of an upstream on this silo: never a secret, only the names of env and header keys. <c>Problem</c>
+/// says why it is not running (a refused command, an egress refusal, the last failure), with credential values masked.
+/// </summary>
 public sealed record UpstreamView(
     string Id,
     string? TenantId,
@@ -19,7 +22,9 @@ public sealed record UpstreamView(
     string Source,
     string Status,
     int Restarts,
-    int ToolCount);
+    int ToolCount,
+    bool TrustAnnotations,
+    string? Problem = null);
 
 /// <summary>
 /// Runs this silo's connections to upstream servers: those declared in configuration and those registered in
@@ -34,13 +39,15 @@ public sealed partial class UpstreamGateway(
     ToolCatalog catalog,
     GuardStateCache guardState,
     ILoggerFactory loggerFactory,
-    TimeProvider time) : BackgroundService, IToolServerAvailability
+    TimeProvider time,
+    Egress.EgressPolicy egress) : BackgroundService, IToolServerAvailability
 {
     private readonly UpstreamOptions _options = options.Value;
     private readonly SemaphoreSlim _processSlots = new(options.Value.MaxProcesses, options.Value.MaxProcesses);
     private readonly SemaphoreSlim _reconcile = new(1, 1);
     private readonly ILogger _logger = loggerFactory.CreateLogger<UpstreamGateway>();
-    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), MaxConnectionsPerServer = 64 })
+    // Every connection an HTTP upstream opens is dialled through the egress policy, at the address it resolves to then.
+    private readonly HttpClient _http = new(new Egress.EgressConnector(egress).CreateHandler())
     {
         Timeout = Timeout.InfiniteTimeSpan,
     };
@@ -58,7 +65,7 @@ public sealed partial class UpstreamGateway(
             var d = c.Definition;
             return new UpstreamView(d.Id, d.TenantId, d.Transport, d.Command, d.Args, d.Url, [.. d.Env.Keys.Order(StringComparer.Ordinal)],
                 [.. d.Headers.Keys.Order(StringComparer.OrdinalIgnoreCase)], d.Source, c.Status.ToString().ToLowerInvariant(), c.Restarts,
-                catalog.ForRegistration(d.Id, d.TenantId).Count());
+                catalog.ForRegistration(d.Id, d.TenantId).Count(), d.TrustAnnotations, c.Client is null ? c.Problem : null);
         }),
     ];
 
@@ -125,7 +132,10 @@ public sealed partial class UpstreamGateway(
             foreach (var (id, server) in _options.Servers)
             {
                 var configured = new UpstreamDefinition(id, server.TenantId, server.Transport, server.Command, [.. server.Args], server.Url,
-                    server.Env, new Dictionary<string, string>(server.Headers, StringComparer.OrdinalIgnoreCase), "configuration");
+                    server.Env, new Dictionary<string, string>(server.Headers, StringComparer.OrdinalIgnoreCase), "configuration")
+                {
+                    TrustAnnotations = server.TrustAnnotations,
+                };
                 wanted[configured.Key] = configured;
             }
 

@@ -1,3 +1,6 @@
+using ControlPlane.Upstreams.Egress;
+using ControlPlane.Upstreams.Stdio;
+
 namespace ControlPlane.Upstreams;
 
 /// <summary>One upstream server declared in configuration (<c>ControlPlane:Upstreams:Servers:{id}</c>).</summary>
@@ -18,6 +21,9 @@ public sealed class UpstreamServerOptions
     public string? Url { get; set; }
 
     public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether the server's own tool annotations classify its tools (default false: every tool is an action until an operator classifies it read).</summary>
+    public bool TrustAnnotations { get; set; }
 }
 
 /// <summary>The upstream gateway's settings, bound from <c>ControlPlane:Upstreams</c>.</summary>
@@ -45,8 +51,16 @@ public sealed class UpstreamOptions
     /// <summary>How often each silo checks the cluster's registry for changes made on other silos.</summary>
     public TimeSpan RegistryPollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Which commands stdio upstreams may run (none by default).</summary>
+    public UpstreamStdioOptions Stdio { get; set; } = new();
+
+    /// <summary>Which addresses HTTP upstreams may reach (public unicast by default).</summary>
+    public UpstreamEgressOptions Egress { get; set; } = new();
+
     public IEnumerable<string> Validate()
     {
+        foreach (var problem in Stdio.Validate().Concat(Egress.Validate())) yield return problem;
+
         if (MaxProcesses < 1) yield return $"{SectionName}:MaxProcesses must be at least 1.";
         if (ConnectTimeout <= TimeSpan.Zero) yield return $"{SectionName}:ConnectTimeout must be positive.";
         if (MinRestartDelay <= TimeSpan.Zero || MaxRestartDelay < MinRestartDelay) yield return $"{SectionName}:MinRestartDelay must be positive and not above MaxRestartDelay.";
@@ -56,9 +70,23 @@ public sealed class UpstreamOptions
         {
             var definition = new UpstreamDefinition(id, server.TenantId, server.Transport, server.Command, [.. server.Args], server.Url,
                 server.Env, server.Headers, "configuration");
-            foreach (var (field, messages) in definition.Validate())
+            var errors = definition.Validate();
+            foreach (var (field, messages) in errors)
             {
                 foreach (var message in messages) yield return $"{SectionName}:Servers:{id}:{field}: {message}";
+            }
+
+            // A server declared in configuration is held to the same deployment policy as one registered through the API.
+            if (errors.Count > 0) continue;
+            if (definition.Transport == UpstreamDefinition.Stdio && Stdio.Refuse(definition.Command) is { } refused)
+            {
+                yield return $"{SectionName}:Servers:{id}:Command: {refused}.";
+            }
+
+            if (definition.Transport == UpstreamDefinition.Http && Egress.Validate().Any() is false
+                && new EgressPolicy(Egress).RefuseLiteral(new Uri(definition.Url!)) is { } blocked)
+            {
+                yield return $"{SectionName}:Servers:{id}:Url: {blocked}.";
             }
         }
     }

@@ -29,7 +29,10 @@ public sealed class UpstreamSecretProtector(IDataProtectionProvider provider)
             ? JsonSerializer.Deserialize(_protector.Unprotect(stored), UpstreamJson.Default.UpstreamSecretValues)!
             : new UpstreamSecretValues([], []);
         return new UpstreamDefinition(registration.Id, registration.TenantId, registration.Transport, registration.Command, registration.Args,
-            registration.Url, secrets.Env, new Dictionary<string, string>(secrets.Headers, StringComparer.OrdinalIgnoreCase), "api");
+            registration.Url, secrets.Env, new Dictionary<string, string>(secrets.Headers, StringComparer.OrdinalIgnoreCase), "api")
+        {
+            TrustAnnotations = registration.TrustAnnotations,
+        };
     }
 }
 

@@ -14,14 +14,19 @@ public static class UpstreamServiceCollectionExtensions
     /// <paramref name="keyRingDirectory"/> persists the key ring on disk (the embedded default); pass null when the
     /// host persists it elsewhere (for example <c>AddDataProtection().AddKeyManagementOptions(o => o.XmlRepository = ...)</c>
     /// over PostgreSQL), which every silo of the cluster must share. <c>ControlPlane:KeyRing:CertificatePath</c> (a .pfx) encrypts
-    /// the keys at rest with that certificate.
+    /// the keys at rest with that certificate. <paramref name="defaultWorkDirectory"/> is where stdio upstreams work unless
+    /// <c>ControlPlane:Upstreams:Stdio:WorkDirectory</c> says otherwise; neither may be inside <paramref name="dataDirectory"/>.
     /// </summary>
-    public static IServiceCollection AddControlPlaneUpstreams(this IServiceCollection services, IConfiguration configuration, string? keyRingDirectory)
+    public static IServiceCollection AddControlPlaneUpstreams(this IServiceCollection services, IConfiguration configuration, string? keyRingDirectory,
+        string? dataDirectory = null, string? defaultWorkDirectory = null)
     {
         var section = configuration.GetSection(UpstreamOptions.SectionName);
-        var problems = (section.Get<UpstreamOptions>() ?? new UpstreamOptions()).Validate().ToList();
+        var options = section.Get<UpstreamOptions>() ?? new UpstreamOptions();
+        options.Stdio.WorkDirectory ??= defaultWorkDirectory;
+        var problems = options.Validate().ToList();
+        if (options.Stdio.RefuseWorkDirectory(dataDirectory) is { } workProblem) problems.Add(workProblem + ".");
         if (problems.Count > 0) throw new OptionsValidationException(UpstreamOptions.SectionName, typeof(UpstreamOptions), problems);
-        services.AddOptions<UpstreamOptions>().Bind(section);
+        services.AddOptions<UpstreamOptions>().Bind(section).PostConfigure(o => o.Stdio.WorkDirectory ??= defaultWorkDirectory);
 
         var dataProtection = services.AddDataProtection().SetApplicationName("controlplane");
 
@@ -41,6 +46,7 @@ public static class UpstreamServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<UpstreamSecretProtector>();
+        services.TryAddSingleton(sp => new Egress.EgressPolicy(sp.GetRequiredService<IOptions<UpstreamOptions>>().Value.Egress));
         services.TryAddSingleton<UpstreamGateway>();
         services.TryAddSingleton<UpstreamReadGateway>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamGateway>());

@@ -4,6 +4,8 @@ namespace ControlPlane.Upstreams;
 /// An upstream MCP server an operator registered. Secrets (environment values, header values) travel and
 /// rest only inside <see cref="ProtectedSecrets"/>, encrypted with the cluster's Data Protection key ring
 /// before they leave the silo that received them; the names alone are kept in clear so they can be listed.
+/// <see cref="TrustAnnotations"/>: whether the server's own tool annotations classify its tools (off: every tool is an action
+/// until an operator classifies it read).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("cp.UpstreamServerRegistration")]
 public sealed record UpstreamServerRegistration(
@@ -17,7 +19,8 @@ public sealed record UpstreamServerRegistration(
     [property: Id(7)] string[] HeaderNames,
     [property: Id(8)] string? ProtectedSecrets,
     [property: Id(9)] string RegisteredBy,
-    [property: Id(10)] DateTimeOffset RegisteredAt)
+    [property: Id(10)] DateTimeOffset RegisteredAt,
+    [property: Id(11)] bool TrustAnnotations = false)
 {
     /// <summary>
     /// What names this registration among those of its id: the id alone for the global one, <c>id@tenant</c> for a

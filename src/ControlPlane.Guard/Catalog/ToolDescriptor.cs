@@ -53,7 +53,17 @@ public sealed class ToolDescriptor
     /// <summary>The name clients see on the aggregate <c>/mcp</c> endpoint.</summary>
     public string PublicName { get; }
 
+    /// <summary>The tool's own classification, before operator overrides (see <see cref="ClassificationSource"/>).</summary>
     public ToolClassification Classification { get; }
+
+    /// <summary>Where <see cref="Classification"/> came from; in-process tools declare theirs in code.</summary>
+    public ToolClassificationSource ClassificationSource { get; init; } = ToolClassificationSource.Code;
+
+    /// <summary>
+    /// What the tool's annotations claim (<c>readOnlyHint</c> and not <c>destructiveHint</c> is read), shown to operators as a
+    /// hint; null when the tool declares no annotations. For an untrusted upstream this decides nothing.
+    /// </summary>
+    public ToolClassification? AnnotationHint => OwnNameTool.Annotations is null ? null : Classify(OwnNameTool);
 
     public bool IsAction => Classification == ToolClassification.Action;
 
@@ -73,6 +83,14 @@ public sealed class ToolDescriptor
         tool.Annotations is { ReadOnlyHint: true } annotations && annotations.DestructiveHint is not true
             ? ToolClassification.Read
             : ToolClassification.Action;
+
+    /// <summary>
+    /// An upstream tool's classification: its annotations are the upstream's own claim, so they decide only when an
+    /// all-tenant admin chose to trust that server's annotations; otherwise every upstream tool is an action (write
+    /// scope, read-write mode, confirmation) until an operator classifies it read.
+    /// </summary>
+    public static ToolClassification ClassifyUpstream(Tool tool, bool trustAnnotations) =>
+        trustAnnotations ? Classify(tool) : ToolClassification.Action;
 
     private static ArgumentSchema? CompileInputSchema(Tool tool)
     {

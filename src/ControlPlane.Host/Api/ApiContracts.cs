@@ -74,4 +74,8 @@ internal sealed record RateLimitRequest(string? Scope, string? AgentId, string? 
 internal sealed record ProjectionRequest(string[]? Fields, int? MaxItems, int? MaxBytes, bool? RedactPii, bool? Remove, string? Reason);
 
 internal sealed record RegisterUpstreamRequest(
-    string? Id, string? TenantId, string? Transport, string? Command, string[]? Args, Dictionary<string, string>? Env, string? Url, Dictionary<string, string>? Headers);
+    string? Id, string? TenantId, string? Transport, string? Command, string[]? Args, Dictionary<string, string>? Env, string? Url, Dictionary<string, string>? Headers,
+    bool? TrustAnnotations);
+
+/// <summary>Trust in one registration's own tool annotations: <c>tenantId</c> names a tenant's own registration, else the global (or only) one.</summary>
+internal sealed record TrustAnnotationsRequest(bool? Trust, string? Reason, string? TenantId);

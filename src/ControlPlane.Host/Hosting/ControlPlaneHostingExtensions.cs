@@ -76,7 +76,9 @@ public static class ControlPlaneHostingExtensions
         builder.Services.AddSingleton<IToolSource, SupportDeskToolSource>();
         // Upstream credentials, console cookies and anti-forgery tokens are protected with one key ring that every
         // silo must share: the data directory's in the embedded default, the cluster database in production.
-        builder.Services.AddControlPlaneUpstreams(builder.Configuration, keyRingDirectory: settings.IsProduction ? null : Path.Combine(dataDir, "keys"));
+        // Stdio upstreams work beside the data directory, never in it: one directory per silo, one per server inside it.
+        builder.Services.AddControlPlaneUpstreams(builder.Configuration, keyRingDirectory: settings.IsProduction ? null : Path.Combine(dataDir, "keys"),
+            dataDirectory: dataDir, defaultWorkDirectory: UpstreamWorkRoot(dataDir, settings.SiloPort));
         if (settings.IsProduction) builder.Services.AddDataProtection().PersistKeysToPostgres(clusterDatabase!);
         builder.Services.AddSingleton<UpstreamServerService>();
 
@@ -131,6 +133,13 @@ public static class ControlPlaneHostingExtensions
         builder.Services.Configure<KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes);
         builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = settings.MaxRequestBodyBytes);
         return builder;
+    }
+
+    /// <summary><c>&lt;DataDir&gt;-upstreams/silo-&lt;port&gt;</c>: a sibling of the data directory, per silo (embedded silos may share a machine and a data directory).</summary>
+    internal static string UpstreamWorkRoot(string dataDir, int siloPort)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataDir));
+        return Path.Combine(full + "-upstreams", "silo-" + siloPort);
     }
 
     /// <summary>Maps health, the MCP endpoints and the operator API, behind host and origin checks.</summary>

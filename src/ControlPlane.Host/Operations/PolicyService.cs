@@ -217,8 +217,7 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
             .. catalog.ServerIds.Where(serverId => catalog.Serves(serverId, tenantId)).Select(serverId => new ServerView(
                 serverId,
                 policy.IsReadWrite(tenantId, serverId) ? "read-write" : "read-only",
-                [.. catalog.ForEndpoint(serverId, tenantId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => new ToolView(
-                    t.ToolName, t.PublicName, policy.IsAction(t, tenantId) ? "action" : "read", t.IsAction ? "action" : "read"))])),
+                [.. catalog.ForEndpoint(serverId, tenantId).OrderBy(t => t.ToolName, StringComparer.Ordinal).Select(t => ToolView.Of(t, policy.IsAction(t, tenantId)))])),
         ];
     }
 
@@ -261,4 +260,20 @@ internal sealed class PolicyService(IGrainFactory grains, ToolCatalog catalog, G
 
 internal sealed record ServerView(string ServerId, string Mode, IReadOnlyList<ToolView> Tools);
 
-internal sealed record ToolView(string Name, string PublicName, string Classification, string DeclaredClassification);
+/// <summary>
+/// One tool as operators see it: <c>classification</c> is what the guard enforces for the tenant (operator overrides applied);
+/// <c>declaredClassification</c> the tool's own before overrides, and <c>classificationSource</c> where that came from
+/// (<c>code</c> for in-process tools, <c>annotations</c> for an upstream whose annotations an admin trusts, <c>untrusted</c>
+/// for an upstream's tool: an action until classified read). <c>annotationHint</c> is what the tool's annotations claim
+/// (<c>read</c> or <c>action</c>; absent without annotations), a hint for the operator and nothing more unless trusted.
+/// </summary>
+internal sealed record ToolView(string Name, string PublicName, string Classification, string DeclaredClassification, string ClassificationSource, string? AnnotationHint)
+{
+    public static ToolView Of(ToolDescriptor tool, bool isAction) => new(
+        tool.ToolName,
+        tool.PublicName,
+        isAction ? "action" : "read",
+        tool.IsAction ? "action" : "read",
+        tool.ClassificationSource.ToString().ToLowerInvariant(),
+        tool.AnnotationHint switch { ToolClassification.Read => "read", ToolClassification.Action => "action", _ => null });
+}

@@ -62,6 +62,10 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
             // Scheduled drills (first run 10 min after start) would set switches and write audit records in the middle
             // of a long-lived fixture's tests; the drill tests turn the schedule on where they test it.
             ["ControlPlane:Drills:Interval"] = "00:00:00",
+            // The upstream tests run their servers with node and serve HTTP upstreams on 127.0.0.1; the deployment
+            // defaults (no stdio command, no loopback) are tested with hosts that set these back (UpstreamEgressHostTests, StdioAllowlistTests).
+            ["ControlPlane:Upstreams:Stdio:AllowedCommands:0"] = "node",
+            ["ControlPlane:Upstreams:Egress:AllowLoopback"] = "true",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) values[key] = value;
 
@@ -214,6 +218,9 @@ public sealed class ControlPlaneTestHost : IAsyncDisposable
         if (_ownsDataDir)
         {
             try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+
+            // Where stdio upstreams worked: a sibling of the data directory (ControlPlaneHostingExtensions.UpstreamWorkRoot).
+            try { Directory.Delete(DataDir + "-upstreams", recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 }

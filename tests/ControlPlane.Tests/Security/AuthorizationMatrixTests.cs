@@ -138,6 +138,14 @@ public sealed class AuthorizationMatrixTests(SecurityHostFixture fixture)
             new("register an upstream for every tenant", OperatorRoles.Admin, Reach.AllTenants, HttpStatusCode.Created,
                 _ => Json(HttpMethod.Post, "/api/v1/servers", new { id = Unique("mx-up"), transport = "http", url = "http://127.0.0.1:9/mcp" })),
         ],
+        ["PUT /api/v1/servers/{id}/trust-annotations"] = [new("trust a tenant's upstream's own tool annotations", OperatorRoles.Admin, Reach.AllTenants, HttpStatusCode.OK, async t =>
+        {
+            var id = Unique("mx-up");
+            using var admin = Host.OperatorHttp();
+            var registered = await admin.PostAsJsonAsync("/api/v1/servers", new { id, tenantId = t, transport = "http", url = "http://127.0.0.1:9/mcp" });
+            Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
+            return await Json(HttpMethod.Put, $"/api/v1/servers/{id}/trust-annotations", new { trust = true, reason = "matrix", tenantId = t });
+        })],
         ["GET /api/v1/servers"] = [new("list upstreams", OperatorRoles.Viewer, Reach.Listing, HttpStatusCode.OK, _ => Get("/api/v1/servers"))],
         ["DELETE /api/v1/servers/{id}"] = [new("remove a tenant's upstream", OperatorRoles.Admin, Reach.Tenant, HttpStatusCode.OK, async t =>
         {

@@ -27,7 +27,7 @@ public sealed class KeyRingCertificateTests
 
         // Credentials still go in and come out: the upstream gets its secret.
         const string secret = "keyring-protected-secret-31337";
-        await host.RegisterNodeAsync("lab-keyring", UpstreamPackages.Lab, env: new() { ["LAB_TOKEN"] = secret });
+        await host.RegisterNodeAsync("lab-keyring", UpstreamPackages.Lab, env: new() { ["LAB_TOKEN"] = secret }, trustAnnotations: true);
         var (token, _) = await host.MintAsync("demo", "keyring-agent", scopes: ["server:lab-keyring:read"]);
         await using (var client = await host.ConnectAsync(token))
         {

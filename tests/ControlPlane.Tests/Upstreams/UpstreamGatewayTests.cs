@@ -23,7 +23,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     public async Task Credentials_are_stored_encrypted_passed_to_the_upstream_and_never_returned()
     {
         const string secret = "lab-token-d41d8cd98f00b204";
-        var registered = await Host.RegisterUpstreamAsync(new { id = "lab-secret", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab }, env = new Dictionary<string, string> { ["LAB_TOKEN"] = secret } });
+        var registered = await Host.RegisterUpstreamAsync(new { id = "lab-secret", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab }, env = new Dictionary<string, string> { ["LAB_TOKEN"] = secret }, trustAnnotations = true });
         Assert.DoesNotContain(secret, registered.GetRawText(), StringComparison.Ordinal);
         Assert.Equal(["LAB_TOKEN"], registered.GetProperty("envNames").EnumerateArray().Select(e => e.GetString()));
         await Host.WaitForUpstreamAsync("lab-secret");
@@ -93,6 +93,21 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
 
         var (token, _) = await Host.MintAsync("fs-tenant", "fs-agent", scopes: ["server:fs:read", "server:fs:write"]);
         await using var client = await Host.ConnectAsync(token);
+
+        // The server's annotations are not trusted: every tool is an action, none listed on a read-only server, until an
+        // operator classifies the reads (for this tenant).
+        Assert.DoesNotContain("fs__read_file", (await client.ListToolsAsync()).Select(t => t.Name));
+        RefusalAssert.Refused(await client.CallToolAsync("fs__read_file", new Dictionary<string, object?> { ["path"] = Path.Combine(root, "notes.txt") }), RefusalCodes.ReadOnly);
+        using (var http = Host.OperatorHttp())
+        {
+            foreach (var tool in new[] { "read_file", "list_directory" })
+            {
+                var classified = await http.PutAsJsonAsync($"/api/v1/servers/fs/tools/{tool}", new { classification = "read", reason = "reviewed: reads only", tenantId = "fs-tenant" });
+                Assert.True(classified.IsSuccessStatusCode, await classified.Content.ReadAsStringAsync());
+            }
+        }
+
+        await Eventually.TrueAsync(async () => (await client.ListToolsAsync()).Any(t => t.Name == "fs__list_directory"), TimeSpan.FromSeconds(60), "the classified reads to be listed");
         var names = (await client.ListToolsAsync()).Select(t => t.Name).ToHashSet();
         Assert.Contains("fs__read_file", names);
         Assert.Contains("fs__list_directory", names);
@@ -112,7 +127,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         RefusalAssert.Refused(await client.CallToolAsync("fs__move_file", new Dictionary<string, object?> { ["source"] = target, ["destination"] = target + ".2" }), RefusalCodes.ReadOnly);
         Assert.False(File.Exists(target));
 
-        // The same server on its own endpoint, under its own names.
+        // The same server on its own endpoint, under its own names; the read the operator classified is listed there too.
         await using (var own = await Host.ConnectAsync(token, "/mcp/fs"))
         {
             Assert.Contains("read_file", (await own.ListToolsAsync()).Select(t => t.Name));
@@ -138,7 +153,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     {
         var root = Directory.CreateTempSubdirectory("cp-fs-").FullName;
         await Host.EnsureTenantAsync("fs-jail");
-        await Host.RegisterNodeAsync("fs-jail", UpstreamPackages.Filesystem, [root], tenantId: "fs-jail");
+        await Host.RegisterNodeAsync("fs-jail", UpstreamPackages.Filesystem, [root], tenantId: "fs-jail", trustAnnotations: true);
         var (token, _) = await Host.MintAsync("fs-jail", "fs-agent", scopes: ["server:fs-jail:read"]);
         await using var client = await Host.ConnectAsync(token);
 
@@ -158,7 +173,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     [UpstreamFact]
     public async Task Everything_server_images_structured_content_and_progress_arrive_intact()
     {
-        await Host.RegisterNodeAsync("everything", UpstreamPackages.Everything, ["stdio"]);
+        await Host.RegisterNodeAsync("everything", UpstreamPackages.Everything, ["stdio"], trustAnnotations: true);
         var (token, _) = await Host.MintAsync("demo", "everything-agent", scopes: ["server:everything:read"]);
         await using var client = await Host.ConnectAsync(token);
 
@@ -224,7 +239,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         })!;
         try
         {
-            await Host.RegisterUpstreamAsync(new { id = "everything-http", transport = "http", url = $"http://127.0.0.1:{port}/mcp", headers = new Dictionary<string, string> { ["X-Upstream-Key"] = "http-secret-value" } });
+            await Host.RegisterUpstreamAsync(new { id = "everything-http", transport = "http", url = $"http://127.0.0.1:{port}/mcp", headers = new Dictionary<string, string> { ["X-Upstream-Key"] = "http-secret-value" }, trustAnnotations = true });
             await Host.WaitForUpstreamAsync("everything-http");
 
             var (token, _) = await Host.MintAsync("demo", "http-agent", scopes: ["server:everything-http:read"]);
@@ -253,7 +268,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         var cancelLog = Path.Combine(Host.DataDir, "lab-cancelled.log");
         var callLog = Path.Combine(Host.DataDir, "lab-calls.log");
         await Host.EnsureTenantAsync("kill-tenant");
-        await Host.RegisterNodeAsync("lab-wait", UpstreamPackages.Lab, env: new() { ["LAB_CANCEL_LOG"] = cancelLog, ["LAB_CALL_LOG"] = callLog }, tenantId: "kill-tenant");
+        await Host.RegisterNodeAsync("lab-wait", UpstreamPackages.Lab, env: new() { ["LAB_CANCEL_LOG"] = cancelLog, ["LAB_CALL_LOG"] = callLog }, tenantId: "kill-tenant", trustAnnotations: true);
         var (token, _) = await Host.MintAsync("kill-tenant", "waiter", scopes: ["server:lab-wait:read"]);
         await using var client = await Host.ConnectAsync(token);
 
@@ -280,7 +295,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     [UpstreamFact]
     public async Task A_server_kill_switch_stops_the_upstream_process_and_clearing_starts_it_again()
     {
-        await Host.RegisterNodeAsync("lab-switch", UpstreamPackages.Lab);
+        await Host.RegisterNodeAsync("lab-switch", UpstreamPackages.Lab, trustAnnotations: true);
         var (token, _) = await Host.MintAsync("demo", "switch-agent", scopes: ["server:lab-switch:read"]);
         await using var client = await Host.ConnectAsync(token);
         var pending = client.CallToolAsync("lab-switch__wait").AsTask();
@@ -305,8 +320,8 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     [UpstreamFact]
     public async Task A_crashing_upstream_is_unavailable_at_once_then_restarted_and_others_carry_on()
     {
-        await Host.RegisterNodeAsync("lab-crash", UpstreamPackages.Lab);
-        await Host.RegisterNodeAsync("lab-steady", UpstreamPackages.Lab);
+        await Host.RegisterNodeAsync("lab-crash", UpstreamPackages.Lab, trustAnnotations: true);
+        await Host.RegisterNodeAsync("lab-steady", UpstreamPackages.Lab, trustAnnotations: true);
         var (token, _) = await Host.MintAsync("demo", "crash-agent", scopes: ["server:lab-crash:read", "server:lab-steady:read"]);
         await using var client = await Host.ConnectAsync(token);
         var restartsBefore = Host.Upstream("lab-crash")!.Restarts;
@@ -328,7 +343,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     public async Task A_hanging_upstream_times_out_as_unavailable_and_is_restarted()
     {
         // ControlPlane:Downstream:Servers:lab-hang:Timeout is 3 s in this host.
-        await Host.RegisterNodeAsync("lab-hang", UpstreamPackages.Lab);
+        await Host.RegisterNodeAsync("lab-hang", UpstreamPackages.Lab, trustAnnotations: true);
         var (token, _) = await Host.MintAsync("demo", "hang-agent", scopes: ["server:lab-hang:read"]);
         await using var client = await Host.ConnectAsync(token);
         var restartsBefore = Host.Upstream("lab-hang")!.Restarts;
@@ -354,7 +369,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
         });
 
         var memoryFile = Path.Combine(Host.DataDir, "memory.jsonl");
-        await Host.RegisterUpstreamAsync(new { id = "memory", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Memory }, env = new Dictionary<string, string> { ["MEMORY_FILE_PATH"] = memoryFile } });
+        await Host.RegisterUpstreamAsync(new { id = "memory", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Memory }, env = new Dictionary<string, string> { ["MEMORY_FILE_PATH"] = memoryFile }, trustAnnotations = true });
         await changed.Task.WaitAsync(TimeSpan.FromSeconds(90));
         await Host.WaitForUpstreamAsync("memory");
 
@@ -458,7 +473,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     [UpstreamFact]
     public async Task Upstream_log_messages_reach_the_session_with_a_call_in_flight()
     {
-        await Host.RegisterNodeAsync("everything-log", UpstreamPackages.Everything, ["stdio"]);
+        await Host.RegisterNodeAsync("everything-log", UpstreamPackages.Everything, ["stdio"], trustAnnotations: true);
         using (var http = Host.OperatorHttp())
         {
             var response = await http.PutAsJsonAsync("/api/v1/servers/everything-log/tools/toggle-simulated-logging", new { classification = "read", reason = "only starts log lines" });
@@ -485,7 +500,7 @@ public sealed class UpstreamGatewayTests(UpstreamHostFixture fixture)
     [UpstreamFact]
     public async Task An_operator_can_reclassify_an_upstream_tool()
     {
-        await Host.RegisterNodeAsync("lab-classify", UpstreamPackages.Lab);
+        await Host.RegisterNodeAsync("lab-classify", UpstreamPackages.Lab, trustAnnotations: true);
         var (token, _) = await Host.MintAsync("demo", "classify-agent", scopes: ["server:lab-classify:read"]);
         await using var client = await Host.ConnectAsync(token);
 

@@ -92,11 +92,14 @@ internal static class UpstreamHostExtensions
         Assert.True(response.IsSuccessStatusCode, $"Removing failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 
-    /// <summary>Registers a stdio server run by node and waits until its tools are in the catalog.</summary>
+    /// <summary>
+    /// Registers a stdio server run by node and waits until its tools are in the catalog. <paramref name="trustAnnotations"/>
+    /// lets the server's readOnlyHint classify its tools (the registering admin sees every tenant); without it every tool is an action.
+    /// </summary>
     public static async Task RegisterNodeAsync(this ControlPlaneTestHost host, string id, string script, string[]? args = null,
-        Dictionary<string, string>? env = null, string? tenantId = null)
+        Dictionary<string, string>? env = null, string? tenantId = null, bool trustAnnotations = false)
     {
-        await host.RegisterUpstreamAsync(new { id, tenantId, transport = "stdio", command = "node", args = (string[])[script, .. args ?? []], env });
+        await host.RegisterUpstreamAsync(new { id, tenantId, transport = "stdio", command = "node", args = (string[])[script, .. args ?? []], env, trustAnnotations });
         await host.WaitForUpstreamAsync(id, tenantId: tenantId);
     }
 

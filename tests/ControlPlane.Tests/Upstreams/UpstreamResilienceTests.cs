@@ -29,8 +29,8 @@ public sealed class UpstreamResilienceTests
         // A global registration and a tenant's own, each with a credential of its own (the lab server reports its length).
         const string globalCredential = "global-cred";
         const string tenantCredential = "silo-tenant-credential-0042";
-        await first.RegisterUpstreamAsync(new { id = "lab-silos", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab }, env = new Dictionary<string, string> { ["LAB_TOKEN"] = globalCredential } });
-        await first.RegisterUpstreamAsync(new { id = "lab-silos", tenantId = "silo-tenant", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab }, env = new Dictionary<string, string> { ["LAB_TOKEN"] = tenantCredential } });
+        await first.RegisterUpstreamAsync(new { id = "lab-silos", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab }, env = new Dictionary<string, string> { ["LAB_TOKEN"] = globalCredential }, trustAnnotations = true });
+        await first.RegisterUpstreamAsync(new { id = "lab-silos", tenantId = "silo-tenant", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab }, env = new Dictionary<string, string> { ["LAB_TOKEN"] = tenantCredential }, trustAnnotations = true });
 
         // The other silo picks both up from the cluster's registry and decrypts them with the shared key ring.
         await UpstreamHostExtensions.WaitForUpstreamAsync(second.Services, "lab-silos");
@@ -66,7 +66,7 @@ public sealed class UpstreamResilienceTests
         var upstream = StartEverythingOverHttp(port);
         try
         {
-            await host.RegisterUpstreamAsync(new { id = "http-restart", transport = "http", url = $"http://127.0.0.1:{port}/mcp" });
+            await host.RegisterUpstreamAsync(new { id = "http-restart", transport = "http", url = $"http://127.0.0.1:{port}/mcp", trustAnnotations = true });
             await host.WaitForUpstreamAsync("http-restart");
             var (token, _) = await host.MintAsync("demo", "http-restart-agent", scopes: ["server:http-restart:read"]);
             await using var client = await host.ConnectAsync(token);
@@ -107,8 +107,8 @@ public sealed class UpstreamResilienceTests
         {
             ["ControlPlane:Upstreams:MaxProcesses"] = "1",
         });
-        await host.RegisterNodeAsync("lab-slot-a", UpstreamPackages.Lab);
-        await host.RegisterUpstreamAsync(new { id = "lab-slot-b", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab } });
+        await host.RegisterNodeAsync("lab-slot-a", UpstreamPackages.Lab, trustAnnotations: true);
+        await host.RegisterUpstreamAsync(new { id = "lab-slot-b", transport = "stdio", command = "node", args = new[] { UpstreamPackages.Lab }, trustAnnotations = true });
         await Eventually.TrueAsync(() => host.Upstream("lab-slot-b")?.Status == "queued", TimeSpan.FromSeconds(90), "the second upstream to queue for a process slot", poll: TimeSpan.FromMilliseconds(200));
 
         var (token, _) = await host.MintAsync("demo", "slot-agent", scopes: ["server:lab-slot-a:read", "server:lab-slot-b:read"]);

@@ -39,9 +39,9 @@ public sealed class UpstreamTenantRegistrationTests(UpstreamHostFixture fixture)
 
         foreach (var tenant in new[] { TenantA, TenantB, TenantC }) await Host.EnsureTenantAsync(tenant);
         var marker = "tfs-a-credential-7f3e9c";
-        await Host.RegisterNodeAsync(Server, UpstreamPackages.Filesystem, [roots["global"]]);
-        await Host.RegisterNodeAsync(Server, UpstreamPackages.Filesystem, [roots[TenantA]], env: new() { ["TFS_CREDENTIAL"] = marker }, tenantId: TenantA);
-        await Host.RegisterNodeAsync(Server, UpstreamPackages.Filesystem, [roots[TenantB]], tenantId: TenantB);
+        await Host.RegisterNodeAsync(Server, UpstreamPackages.Filesystem, [roots["global"]], trustAnnotations: true);
+        await Host.RegisterNodeAsync(Server, UpstreamPackages.Filesystem, [roots[TenantA]], env: new() { ["TFS_CREDENTIAL"] = marker }, tenantId: TenantA, trustAnnotations: true);
+        await Host.RegisterNodeAsync(Server, UpstreamPackages.Filesystem, [roots[TenantB]], tenantId: TenantB, trustAnnotations: true);
 
         // Three registrations of one id, three processes.
         Assert.Equal(3, Host.Services.GetRequiredService<ControlPlane.Upstreams.UpstreamGateway>().List().Count(v => v.Id == Server && v.Status == "running"));
