@@ -45,6 +45,20 @@ public static class ControlPlaneHostingExtensions
         // Loopback only unless the deployment says otherwise: the Host half of DNS-rebinding protection.
         if (string.IsNullOrEmpty(builder.Configuration["AllowedHosts"])) builder.Configuration["AllowedHosts"] = "localhost;127.0.0.1;[::1]";
 
+        // The embedded default runs on the operator's own machine, beside the upstreams they try (npm servers over
+        // stdio, HTTP servers on loopback), as the contract's server registration expects; production keeps the strict
+        // defaults (no stdio command, no loopback address) until configured. Private and link-local stay refused.
+        if (settings.IsEmbedded)
+        {
+            const string Egress = "ControlPlane:Upstreams:Egress", Stdio = "ControlPlane:Upstreams:Stdio:AllowedCommands";
+            if (string.IsNullOrEmpty(builder.Configuration[$"{Egress}:AllowLoopback"])) builder.Configuration[$"{Egress}:AllowLoopback"] = "true";
+            if (!builder.Configuration.GetSection(Stdio).GetChildren().Any())
+            {
+                builder.Configuration[$"{Stdio}:0"] = "node";
+                builder.Configuration[$"{Stdio}:1"] = "npx";
+            }
+        }
+
         var dataDir = settings.FullDataDir;
         Directory.CreateDirectory(dataDir);
 
