@@ -61,10 +61,15 @@ public sealed class BadInputTests(EmbeddedHostFixture fixture)
     [Fact]
     public async Task Oversized_body_is_refused_with_413()
     {
-        using var http = McpHttp(Host.Credentials.AgentToken);
+        // Expect: 100-continue lets the server refuse before the body is sent, but the client gives up waiting after
+        // one second by default and starts writing; on a loaded machine the 413 then meets a half-sent body and the
+        // client sees a broken pipe instead of the answer. Wait as long as the request may take.
+        using var handler = new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(30) };
+        using var http = new HttpClient(handler) { BaseAddress = Host.BaseUrl, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Host.Credentials.AgentToken);
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         var huge = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"pad\":\"" + new string('x', 2 * 1024 * 1024) + "\"}}";
-        // Expect: 100-continue lets the server refuse before the body is sent; without it the client may still be
-        // writing when the server answers 413 and closes, and sees a broken pipe instead of the answer.
         using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = Json(huge) };
         request.Headers.ExpectContinue = true;
         var response = await http.SendAsync(request);

@@ -36,6 +36,9 @@ internal sealed class DatabaseOutage : IAsyncDisposable
     {
         if (_ended) return;
         await ExecuteAsync($"ALTER DATABASE {_database} ALLOW_CONNECTIONS true");
+        // This process's own pooled connections to the database were cut too, but an idle pooled connection only
+        // learns that at its first command; the test's next query would fail with 57P01 long after the outage.
+        NpgsqlConnection.ClearAllPools();
         _ended = true;
     }
 
