@@ -78,7 +78,8 @@ public sealed class TokenIdActivationTests(SecurityHostFixture fixture)
         var seconds = elapsed.Elapsed.TotalSeconds;
         var added = await TokenGrains() - before;
         Assert.True(added <= 50 + (int)Math.Ceiling(10 * seconds) + 1, $"{added} token grains were activated for 300 made-up ids in {seconds:0.0} s.");
-        Assert.True(added < 150, $"{added} token grains were activated for 150 made-up untagged ids: one each.");
+        // On a machine slow enough that the budget itself reaches 150, the bound above is the whole claim.
+        if (50 + 10 * seconds < 150) Assert.True(added < 150, $"{added} token grains were activated for 150 made-up untagged ids: one each.");
 
         await using var client = await host.ConnectAsync(real);
         Assert.NotEmpty(await client.ListToolsAsync());
