@@ -164,11 +164,13 @@ public sealed class TransportSecurityTests(ITestOutputHelper output) : IDisposab
 
         await using var app = ControlPlaneApplication.Build(settings);
         using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var started = false;
         try
         {
             try
             {
                 await app.StartAsync(budget.Token);
+                started = true;
             }
             catch (Exception ex)
             {
@@ -206,6 +208,11 @@ public sealed class TransportSecurityTests(ITestOutputHelper output) : IDisposab
             {
                 // A silo that never joined may not stop cleanly; it is disposed regardless.
             }
+
+            // Orleans will not stop a silo whose start failed ("not in the Running state"), so the stages it did start
+            // are stopped here: disposed without that, its grain directory's membership loop spins on a completed
+            // update stream and takes a core for the rest of the run. (Stopping stopped stages again does nothing.)
+            if (!started) await app.Services.GetRequiredService<Orleans.Runtime.ISiloLifecycleSubject>().OnStop(stop.Token);
         }
     }
 
