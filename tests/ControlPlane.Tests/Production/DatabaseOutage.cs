@@ -28,7 +28,17 @@ internal sealed class DatabaseOutage : IAsyncDisposable
         builder.Pooling = false;
         var outage = new DatabaseOutage(builder.ToString(), database);
         await outage.ExecuteAsync($"ALTER DATABASE {database} ALLOW_CONNECTIONS false");
-        await outage.ExecuteAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()");
+
+        // pg_terminate_backend only signals: a backend can still run a statement it was given before it exits, and a
+        // write that lands after the outage "began" makes the test's "nothing changed" untrue. The outage begins when
+        // no backend of the database is left.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        do
+        {
+            await outage.ExecuteAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()");
+        }
+        while (await outage.CountBackendsAsync() > 0 && DateTime.UtcNow < deadline);
+
         return outage;
     }
 
@@ -40,6 +50,15 @@ internal sealed class DatabaseOutage : IAsyncDisposable
         // learns that at its first command; the test's next query would fail with 57P01 long after the outage.
         NpgsqlConnection.ClearAllPools();
         _ended = true;
+    }
+
+    private async Task<long> CountBackendsAsync()
+    {
+        await using var connection = new NpgsqlConnection(_adminConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE datname = @database AND pid <> pg_backend_pid()", connection);
+        command.Parameters.AddWithValue("database", _database);
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 
     // The database name is the fixture's own (hex digits only); ALTER DATABASE takes no parameters.
